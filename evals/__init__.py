@@ -1,0 +1,1 @@
+"""Evaluation suites (grows in the evals issue)."""

@@ -1,0 +1,1 @@
+"""Loading, splitting, chunking and storing articles (builds on ``rag``)."""

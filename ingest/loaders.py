@@ -1,0 +1,224 @@
+"""Loaders: files of .txt, .md, .html, .json, .jsonl and .csv become :class:`Article` records.
+
+Each loader yields either a :class:`Loaded` article or a :class:`LoadError` naming the file, the
+line where it applies, and the problem in one sentence. A bad record never stops the others.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from rag.types import Article
+
+SUPPORTED = (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".csv")
+#: Field names other datasets use for ours (FA-KES: publisher/date).
+ALIASES = {"source": ("source", "publisher", "outlet"), "published": ("published", "date", "published_at"), "url": ("url", "link")}
+
+
+@dataclass(frozen=True)
+class Loaded:
+    article: Article
+    path: str
+    line: int | None = None
+
+    @property
+    def origin(self) -> str:
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+
+@dataclass(frozen=True)
+class LoadError:
+    path: str
+    line: int | None
+    error: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.error}"
+
+
+def slug(text: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
+    return s[:80] or "article"
+
+
+def _read_text(path: Path) -> str | LoadError:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return LoadError(str(path), None, f"cannot read file: {e.strerror or e}")
+    if not data.strip():
+        return LoadError(str(path), None, "empty file")
+    if b"\x00" in data[:8192]:
+        return LoadError(str(path), None, "binary file (contains NUL bytes), not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        return LoadError(str(path), line, f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})")
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _title_from_name(path: Path) -> str:
+    return re.sub(r"[-_]+", " ", path.stem).strip().capitalize() or path.stem
+
+
+def load_txt(path: Path, text: str) -> Iterator[Loaded | LoadError]:
+    """First line is the title when a blank line follows it; else the file name gives the title."""
+    text = _normalise_newlines(text)
+    lines = text.split("\n")
+    if len(lines) > 2 and lines[0].strip() and not lines[1].strip() and len(lines[0]) <= 300:
+        title, body = lines[0].strip(), "\n".join(lines[2:]).strip("\n")
+    else:
+        title, body = _title_from_name(path), text.strip("\n")
+    if not body.strip():
+        yield LoadError(str(path), None, "no article text after the title line")
+        return
+    yield Loaded(Article(id=slug(path.stem), title=title, text=body), str(path))
+
+
+def load_md(path: Path, text: str) -> Iterator[Loaded | LoadError]:
+    """A leading ``# Heading`` is the title; heading markers are dropped from the body."""
+    text = _normalise_newlines(text)
+    lines = text.split("\n")
+    title = _title_from_name(path)
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and re.match(r"#\s+\S", lines[first]):
+        title = lines[first].lstrip("#").strip()
+        lines = lines[first + 1 :]
+    body = "\n".join(re.sub(r"^#{1,6}\s+", "", line) for line in lines).strip("\n")
+    if not body.strip():
+        yield LoadError(str(path), None, "no article text after the title")
+        return
+    yield Loaded(Article(id=slug(path.stem), title=title, text=body), str(path))
+
+
+def load_html(path: Path, text: str) -> Iterator[Loaded | LoadError]:
+    """Main text, title, date and canonical URL extracted by trafilatura."""
+    import trafilatura
+
+    doc = trafilatura.bare_extraction(text, with_metadata=True, include_comments=False, favor_precision=True)
+    data = doc.as_dict() if doc is not None and hasattr(doc, "as_dict") else (doc or {})
+    body = (data.get("text") or "").strip()
+    if not body:
+        yield LoadError(str(path), None, "no article text found in the HTML")
+        return
+    article = Article(
+        id=slug(path.stem),
+        title=(data.get("title") or _title_from_name(path)).strip(),
+        source=(data.get("sitename") or "").strip(),
+        url=(data.get("url") or "").strip(),
+        published=(data.get("date") or "").strip(),
+        text=body,
+    )
+    yield Loaded(article, str(path))
+
+
+def record_to_article(record: Any, path: Path, line: int | None) -> Loaded | LoadError:
+    """One JSON/CSV record; ``text`` is required, ``id`` defaults to a hash of the text."""
+    if not isinstance(record, dict):
+        return LoadError(str(path), line, f"expected an object with 'text', got {type(record).__name__}")
+    text = record.get("text")
+    if text is None:
+        return LoadError(str(path), line, "missing 'text' field")
+    if not isinstance(text, str) or not text.strip():
+        return LoadError(str(path), line, "'text' field is empty or not a string")
+    text = _normalise_newlines(text).strip("\n")
+    rid = record.get("id")
+    article_id = str(rid).strip() if rid not in (None, "") else hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def field(name: str) -> str:
+        for key in ALIASES.get(name, (name,)):
+            if record.get(key) not in (None, ""):
+                return str(record[key]).strip()
+        return ""
+
+    title = str(record.get("title") or "").strip() or article_id
+    article = Article(id=article_id, title=title, source=field("source"), url=field("url"), published=field("published"), text=text)
+    return Loaded(article, str(path), line)
+
+
+def load_jsonl(path: Path, text: str) -> Iterator[Loaded | LoadError]:
+    for n, raw in enumerate(text.split("\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as e:
+            yield LoadError(str(path), n, f"malformed JSON line ({e.msg} at column {e.colno})")
+            continue
+        yield record_to_article(record, path, n)
+
+
+def load_json(path: Path, text: str) -> Iterator[Loaded | LoadError]:
+    """A record, a list of records, or ``{"articles": [...]}``."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        yield LoadError(str(path), e.lineno, f"malformed JSON ({e.msg} at column {e.colno})")
+        return
+    if isinstance(data, dict) and isinstance(data.get("articles"), list):
+        data = data["articles"]
+    records = data if isinstance(data, list) else [data]
+    if not records:
+        yield LoadError(str(path), None, "no records in the JSON file")
+    for i, record in enumerate(records, start=1):
+        result = record_to_article(record, path, None)
+        if isinstance(result, LoadError):
+            result = LoadError(str(path), None, f"record {i}: {result.error}")
+        yield result
+
+
+def load_csv(path: Path, text: str) -> Iterator[Loaded | LoadError]:
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or "text" not in [f.strip() for f in reader.fieldnames]:
+        yield LoadError(str(path), 1, "missing 'text' column in the CSV header")
+        return
+    try:
+        for row in reader:
+            record = {(k or "").strip(): v for k, v in row.items()}
+            yield record_to_article(record, path, reader.line_num)
+    except csv.Error as e:
+        yield LoadError(str(path), reader.line_num, f"malformed CSV ({e})")
+
+
+LOADERS = {
+    ".txt": load_txt, ".md": load_md, ".html": load_html, ".htm": load_html,
+    ".json": load_json, ".jsonl": load_jsonl, ".csv": load_csv,
+}
+
+
+def load_file(path: Path) -> Iterator[Loaded | LoadError]:
+    loader = LOADERS.get(path.suffix.lower())
+    if loader is None:
+        yield LoadError(str(path), None, f"unsupported file type '{path.suffix or '(none)'}' (expected {', '.join(SUPPORTED)})")
+        return
+    text = _read_text(path)
+    if isinstance(text, LoadError):
+        yield text
+        return
+    yield from loader(path, text)
+
+
+def expand(paths: list[Path]) -> Iterator[Path | LoadError]:
+    """Files named directly, and files under folders (recursively, sorted, hidden ones skipped)."""
+    for p in paths:
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                rel = f.relative_to(p).parts
+                if f.is_file() and not any(part.startswith(".") for part in rel):
+                    yield f
+        elif p.is_file():
+            yield p
+        else:
+            yield LoadError(str(p), None, "no such file or folder")

@@ -1,0 +1,228 @@
+"""The SQLite catalogue: articles, sentences (with offsets and pooled vectors) and chunks.
+
+The catalogue is the source of truth. An article is replaced in one transaction, so a killed
+process leaves either the old version or the new one, never a mixture. Chroma is reconciled
+against it (see :mod:`rag.store`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from rag.types import Article, Chunk, Sentence
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    space TEXT NOT NULL, id TEXT NOT NULL, title TEXT NOT NULL, source TEXT NOT NULL DEFAULT '',
+    url TEXT NOT NULL DEFAULT '', published TEXT NOT NULL DEFAULT '', text TEXT NOT NULL,
+    version TEXT NOT NULL, origin TEXT NOT NULL DEFAULT '', ingested_at REAL NOT NULL,
+    PRIMARY KEY (space, id)
+);
+CREATE TABLE IF NOT EXISTS sentences (
+    space TEXT NOT NULL, article_id TEXT NOT NULL, idx INTEGER NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, vec BLOB,
+    PRIMARY KEY (space, article_id, idx)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    space TEXT NOT NULL, id TEXT NOT NULL, article_id TEXT NOT NULL,
+    first INTEGER NOT NULL, last INTEGER NOT NULL, text TEXT NOT NULL,
+    PRIMARY KEY (space, id)
+);
+CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks (space, article_id);
+CREATE TABLE IF NOT EXISTS spaces (space TEXT PRIMARY KEY, generation INTEGER NOT NULL DEFAULT 0);
+"""
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    """An article as listed: metadata without the body."""
+
+    id: str
+    title: str
+    source: str
+    url: str
+    published: str
+    version: str
+    origin: str
+    sentences: int
+
+
+def _vec_to_blob(v: np.ndarray) -> bytes:
+    return np.asarray(v, dtype=np.float16).tobytes()
+
+
+def _blob_to_vec(b: bytes | None, dim: int) -> np.ndarray:
+    if b is None:
+        return np.zeros(dim, dtype=np.float32)
+    return np.frombuffer(b, dtype=np.float16).astype(np.float32)
+
+
+class Catalogue:
+    """SQLite storage for one data directory; every call names the index ``space`` it works on."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- writes -------------------------------------------------------------------------------
+    def write_article(
+        self,
+        space: str,
+        article: Article,
+        version: str,
+        origin: str,
+        sentences: Sequence[Sentence],
+        chunks: Sequence[Chunk],
+        sentence_vecs: np.ndarray | None,
+    ) -> None:
+        """Replace the article, its sentences and its chunks in one transaction."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            self._delete_rows(space, article.id)
+            db.execute(
+                "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (space, article.id, article.title, article.source, article.url, article.published,
+                 article.text, version, origin, time.time()),
+            )
+            db.executemany(
+                'INSERT INTO sentences (space, article_id, idx, start, "end", text, vec) VALUES (?,?,?,?,?,?,?)',
+                [
+                    (space, s.article_id, s.index, s.start, s.end, s.text,
+                     None if sentence_vecs is None else _vec_to_blob(sentence_vecs[i]))
+                    for i, s in enumerate(sentences)
+                ],
+            )
+            db.executemany(
+                "INSERT INTO chunks VALUES (?,?,?,?,?,?)",
+                [(space, c.id, c.article_id, c.first, c.last, c.text) for c in chunks],
+            )
+            self._bump(space)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def delete_article(self, space: str, article_id: str) -> list[str]:
+        """Remove an article; returns the ids of the chunks it had (for the vector store)."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            ids = sorted(self.chunk_ids(space, article_id))
+            found = db.execute("SELECT 1 FROM articles WHERE space=? AND id=?", (space, article_id)).fetchone()
+            self._delete_rows(space, article_id)
+            if found:
+                self._bump(space)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return ids if found else []
+
+    def _delete_rows(self, space: str, article_id: str) -> None:
+        for table, col in (("articles", "id"), ("sentences", "article_id"), ("chunks", "article_id")):
+            self._db.execute(f"DELETE FROM {table} WHERE space=? AND {col}=?", (space, article_id))
+
+    def _bump(self, space: str) -> None:
+        self._db.execute(
+            "INSERT INTO spaces (space, generation) VALUES (?, 1) "
+            "ON CONFLICT(space) DO UPDATE SET generation = generation + 1",
+            (space,),
+        )
+
+    # -- reads --------------------------------------------------------------------------------
+    def generation(self, space: str) -> int:
+        """Changes whenever the space's content changes; keys derived caches such as BM25."""
+        row = self._db.execute("SELECT generation FROM spaces WHERE space=?", (space,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def version(self, space: str, article_id: str) -> str | None:
+        row = self._db.execute("SELECT version FROM articles WHERE space=? AND id=?", (space, article_id)).fetchone()
+        return row[0] if row else None
+
+    def list_articles(self, space: str) -> list[ArticleRow]:
+        rows = self._db.execute(
+            "SELECT a.id, a.title, a.source, a.url, a.published, a.version, a.origin, "
+            "(SELECT COUNT(*) FROM sentences s WHERE s.space=a.space AND s.article_id=a.id) "
+            "FROM articles a WHERE a.space=? ORDER BY a.id",
+            (space,),
+        ).fetchall()
+        return [ArticleRow(*r) for r in rows]
+
+    def article(self, space: str, article_id: str) -> Article | None:
+        row = self._db.execute(
+            "SELECT id, title, source, url, published, text FROM articles WHERE space=? AND id=?", (space, article_id)
+        ).fetchone()
+        if not row:
+            return None
+        return Article(id=row[0], title=row[1], source=row[2], url=row[3], published=row[4], text=row[5])
+
+    def sentences(self, space: str, article_id: str) -> list[Sentence]:
+        rows = self._db.execute(
+            'SELECT idx, start, "end", text FROM sentences WHERE space=? AND article_id=? ORDER BY idx',
+            (space, article_id),
+        )
+        return [Sentence(article_id=article_id, index=i, start=s, end=e, text=t) for i, s, e, t in rows]
+
+    def chunk_ids(self, space: str, article_id: str | None = None) -> set[str]:
+        if article_id is None:
+            return {r[0] for r in self._db.execute("SELECT id FROM chunks WHERE space=?", (space,))}
+        rows = self._db.execute("SELECT id FROM chunks WHERE space=? AND article_id=?", (space, article_id))
+        return {r[0] for r in rows}
+
+    def chunks(self, space: str, ids: Iterable[str] | None = None) -> list[Chunk]:
+        """Chunks by id (in the order given, unknown ids skipped), or all chunks of the space."""
+        if ids is None:
+            rows = self._db.execute(
+                "SELECT id, article_id, first, last, text FROM chunks WHERE space=? ORDER BY article_id, first", (space,)
+            ).fetchall()
+            return [Chunk(id=r[0], article_id=r[1], first=r[2], last=r[3], text=r[4]) for r in rows]
+        ids = list(ids)
+        found: dict[str, Chunk] = {}
+        for b in range(0, len(ids), 500):
+            part = ids[b : b + 500]
+            q = f"SELECT id, article_id, first, last, text FROM chunks WHERE space=? AND id IN ({','.join('?' * len(part))})"
+            for r in self._db.execute(q, (space, *part)):
+                found[r[0]] = Chunk(id=r[0], article_id=r[1], first=r[2], last=r[3], text=r[4])
+        return [found[i] for i in ids if i in found]
+
+    def window_sentences(
+        self, space: str, windows: Sequence[tuple[str, int, int]], dim: int
+    ) -> list[tuple[Sentence, str, str, np.ndarray]]:
+        """Sentences in ``(article_id, first, last)`` windows, each once, with title, url and vector."""
+        seen: set[tuple[str, int]] = set()
+        out: list[tuple[Sentence, str, str, np.ndarray]] = []
+        for article_id, first, last in windows:
+            rows = self._db.execute(
+                'SELECT s.idx, s.start, s."end", s.text, s.vec, a.title, a.url FROM sentences s '
+                "JOIN articles a ON a.space=s.space AND a.id=s.article_id "
+                "WHERE s.space=? AND s.article_id=? AND s.idx BETWEEN ? AND ? ORDER BY s.idx",
+                (space, article_id, first, last),
+            )
+            for idx, start, end, text, vec, title, url in rows:
+                if (article_id, idx) in seen:
+                    continue
+                seen.add((article_id, idx))
+                sentence = Sentence(article_id=article_id, index=idx, start=start, end=end, text=text)
+                out.append((sentence, title, url, _blob_to_vec(vec, dim)))
+        return out
+
+    def counts(self, space: str) -> dict[str, int]:
+        return {
+            table: self._db.execute(f"SELECT COUNT(*) FROM {table} WHERE space=?", (space,)).fetchone()[0]
+            for table in ("articles", "sentences", "chunks")
+        }

@@ -1,0 +1,105 @@
+"""One settings root for the whole product (``WHOSAID_*`` environment variables).
+
+Nested sections use ``__`` in variable names, e.g. ``WHOSAID_CHUNKING__WINDOW=4``.
+The settings that change vectors are hashed into the index name (see :meth:`Settings.space`),
+so changing the embedder or chunking never mixes incompatible vectors in one collection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_data_dir
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Bumped when sentence splitting or chunk construction changes in a way that changes vectors.
+PIPELINE_VERSION = "1"
+
+
+class EmbedderSettings(BaseModel):
+    provider: Literal["minilm-onnx", "openai"] = Field(
+        default="minilm-onnx", description="minilm-onnx: bundled all-MiniLM-L6-v2 int8, offline. openai: OpenAI embeddings API"
+    )
+    openai_model: str = Field(default="text-embedding-3-small", description="Model name when provider=openai")
+    batch_size: int = Field(default=32, ge=1, description="Texts per forward pass")
+    max_tokens: int = Field(default=256, ge=16, le=512, description="Truncation length in word pieces")
+    threads: int = Field(default=0, ge=0, description="onnxruntime intra-op threads (0: library default)")
+
+
+class ChunkingSettings(BaseModel):
+    window: int = Field(default=3, ge=1, description="Sentences per chunk")
+    overlap: int = Field(default=1, ge=0, description="Sentences shared by neighbouring chunks")
+    max_chars: int = Field(default=1200, ge=100, description="A chunk stops growing past this many characters")
+
+    @field_validator("overlap")
+    @classmethod
+    def _overlap_below_window(cls, v: int, info) -> int:
+        window = info.data.get("window", 3)
+        if v >= window:
+            raise ValueError(f"overlap ({v}) must be smaller than window ({window})")
+        return v
+
+
+class RetrievalSettings(BaseModel):
+    k: int = Field(default=10, ge=1, description="Candidate sentences handed to the answerer")
+    fetch: int = Field(default=30, ge=1, description="Chunks fetched from each of the dense and lexical retrievers")
+    chunks: int = Field(default=8, ge=1, description="Best fused chunks whose sentences become candidates")
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant")
+    dense_weight: float = Field(default=0.6, ge=0, le=1, description="Weight of the dense score in a sentence's score")
+
+
+class AnswerSettings(BaseModel):
+    min_score: float = Field(default=0.42, description="Below this best sentence score the answerer abstains")
+    max_sentences: int = Field(default=3, ge=1, description="Most sentences the extractive answer quotes")
+    relative: float = Field(default=0.85, ge=0, le=1, description="Further sentences must score this share of the best")
+
+
+class ChromaSettings(BaseModel):
+    host: str = Field(default="", description="Chroma server host; empty means embedded PersistentClient in the home dir")
+    port: int = Field(default=8000)
+
+
+def _default_home() -> Path:
+    return Path(user_data_dir("whosaid", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything configurable, read from ``WHOSAID_*`` variables (and ``OPENAI_API_KEY``)."""
+
+    model_config = SettingsConfigDict(env_prefix="WHOSAID_", env_nested_delimiter="__", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="Data directory: catalogue, Chroma, lexical index")
+    collection: str = Field(default="default", description="Named collection of articles")
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+    openai_api_key: str = Field(default="", validation_alias="OPENAI_API_KEY")
+
+    @field_validator("collection")
+    @classmethod
+    def _valid_collection(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,40}[A-Za-z0-9]|[A-Za-z0-9]", v):
+            raise ValueError("collection names use letters, digits, '-' and '_' (1-42 characters)")
+        return v
+
+    def index_fingerprint(self) -> str:
+        """Hash of every setting that changes the stored vectors or chunks."""
+        from rag.embeddings import embedder_identity  # local: keeps settings import light
+
+        payload = {
+            "embedder": embedder_identity(self.embedder),
+            "chunking": self.chunking.model_dump(),
+            "pipeline": PIPELINE_VERSION,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
+
+    def space(self, collection: str | None = None) -> str:
+        """The physical index name: collection plus fingerprint (a valid Chroma collection name)."""
+        return f"{collection or self.collection}-{self.index_fingerprint()}"

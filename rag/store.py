@@ -1,0 +1,128 @@
+"""The store: catalogue (truth) + Chroma (chunk vectors) + the lexical index, for one index space.
+
+Write order makes a killed process harmless: new vectors go to Chroma first (ids carry a content
+hash, so they never clash with the old version's), then the catalogue swaps the article in one
+transaction, then the old version's vectors are deleted. Whatever a kill leaves behind is a set of
+Chroma ids the catalogue does not know; :meth:`Store.reconcile` removes them and re-adds any vector
+the catalogue expects but Chroma lacks. Retrieval only accepts chunk ids the catalogue knows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from rag.catalogue import Catalogue
+from rag.embeddings import Embedder
+from rag.lexical import LexicalIndex
+from rag.settings import Settings
+from rag.types import Article, Chunk, Sentence
+from rag.vectors import ChromaVectors, make_chroma_client
+
+
+@dataclass
+class ReconcileReport:
+    removed: int = 0
+    restored: int = 0
+
+
+class Store:
+    """Everything stored for one collection under one set of vector-changing settings."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, collection: str | None = None, client: Any = None) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.space = settings.space(collection)
+        self.home = Path(settings.home)
+        self.catalogue = Catalogue(self.home / "catalogue.sqlite3")
+        self._client = client
+        self._vectors: ChromaVectors | None = None
+        self._lexical: tuple[int, LexicalIndex] | None = None
+
+    @property
+    def vectors(self) -> ChromaVectors:
+        """Opened on first use: listing or deleting from the catalogue need not start Chroma."""
+        if self._vectors is None:
+            client = self._client or make_chroma_client(self.home, self.settings.chroma.host, self.settings.chroma.port)
+            self._vectors = ChromaVectors(client, self.space, self.embedder)
+        return self._vectors
+
+    def close(self) -> None:
+        self.catalogue.close()
+
+    # -- writes -------------------------------------------------------------------------------
+    def write(
+        self,
+        article: Article,
+        version: str,
+        origin: str,
+        sentences: Sequence[Sentence],
+        chunks: Sequence[Chunk],
+        chunk_vecs: np.ndarray,
+        sentence_vecs: np.ndarray | None,
+    ) -> None:
+        """Store one article all or nothing (see the module docstring for the order)."""
+        old = self.catalogue.chunk_ids(self.space, article.id)
+        self.vectors.add(
+            [c.id for c in chunks],
+            chunk_vecs,
+            [{"article_id": article.id, "first": c.first, "last": c.last} for c in chunks],
+        )
+        self.catalogue.write_article(self.space, article, version, origin, sentences, chunks, sentence_vecs)
+        stale = old - {c.id for c in chunks}
+        if stale:
+            self.vectors.delete(sorted(stale))
+
+    def delete(self, article_id: str) -> bool:
+        ids = self.catalogue.delete_article(self.space, article_id)
+        if ids:
+            self.vectors.delete(ids)
+            return True
+        return False
+
+    def reconcile(self) -> ReconcileReport:
+        """Make Chroma hold exactly the chunks the catalogue lists."""
+        report = ReconcileReport()
+        known = self.catalogue.chunk_ids(self.space)
+        present = self.vectors.ids()
+        extra = sorted(present - known)
+        if extra:
+            self.vectors.delete(extra)
+            report.removed = len(extra)
+        missing = sorted(known - present)
+        if missing:
+            chunks = self.catalogue.chunks(self.space, missing)
+            for b in range(0, len(chunks), 256):
+                part = chunks[b : b + 256]
+                vecs = self.embedder.embed([c.text for c in part])
+                self.vectors.add([c.id for c in part], vecs, [{"article_id": c.article_id, "first": c.first, "last": c.last} for c in part])
+            report.restored = len(chunks)
+        return report
+
+    # -- lexical index ------------------------------------------------------------------------
+    def lexical(self) -> LexicalIndex:
+        """BM25 over the space's chunks: from memory, else from disk, else rebuilt and saved."""
+        generation = self.catalogue.generation(self.space)
+        if self._lexical and self._lexical[0] == generation:
+            return self._lexical[1]
+        directory = self.home / "lexical" / self.space
+        index: LexicalIndex | None = None
+        stamp = directory / "generation"
+        if stamp.is_file() and stamp.read_text().strip() == str(generation):
+            try:
+                index = LexicalIndex.load(directory)
+            except (OSError, ValueError, KeyError):
+                index = None
+        if index is None:
+            chunks = self.catalogue.chunks(self.space)
+            index = LexicalIndex.build([c.id for c in chunks], [c.text for c in chunks])
+            try:
+                index.save(directory)
+                stamp.write_text(str(generation))
+            except OSError:
+                pass  # a read-only home still answers; it just rebuilds next time
+        self._lexical = (generation, index)
+        return index

@@ -1,0 +1,98 @@
+"""The small typed records every part of whosaid passes around."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Article(BaseModel):
+    """One news article as ingested; ``id`` is stable across re-ingest."""
+
+    id: str = Field(description="Given id, else a hash of the source path or content; stable across re-ingest")
+    title: str = Field(description="Headline, or a title derived from the file name")
+    source: str = Field(default="", description="Publisher or outlet, as given")
+    url: str = Field(default="", description="Where the article was published, if known")
+    published: str = Field(default="", description="Publication date as given (ISO when the loader can tell)")
+    text: str = Field(description="Body text; sentence offsets index into this string")
+
+
+class Sentence(BaseModel):
+    """A sentence of an article: ``article.text[start:end] == text`` always."""
+
+    article_id: str
+    index: int = Field(description="Position of the sentence in its article, from 0")
+    text: str
+    start: int = Field(description="Character offset of the first character in the article text")
+    end: int = Field(description="Character offset one past the last character")
+
+    @property
+    def id(self) -> str:
+        return f"{self.article_id}:{self.index}"
+
+
+class Chunk(BaseModel):
+    """A window of whole sentences ``first..last`` (inclusive); the unit that gets embedded."""
+
+    id: str = Field(description="Content hash of article version and sentence window")
+    article_id: str
+    first: int
+    last: int
+    text: str
+
+
+class Candidate(BaseModel):
+    """A retrieved sentence with its article metadata and the scores that ranked it."""
+
+    sentence: Sentence
+    title: str
+    url: str = ""
+    score: float = Field(description="Combined score used for ranking (higher is better)")
+    dense: float = Field(default=0.0, description="Cosine similarity of sentence and question")
+    lexical: float = Field(default=0.0, description="IDF-weighted share of question terms in the sentence")
+
+
+class Citation(BaseModel):
+    """A marker ``[n]`` in an answer resolved to the exact sentence it points to."""
+
+    marker: int
+    sentence_id: str
+    article_id: str
+    title: str
+    quote: str = Field(description="The cited sentence, verbatim")
+    sentence_index: int
+    start: int
+    end: int
+    url: str = ""
+
+
+class Answer(BaseModel):
+    """What ``ask`` returns: the text with ``[n]`` markers and the citations they resolve to."""
+
+    question: str
+    text: str
+    citations: list[Citation] = Field(default_factory=list)
+    abstained: bool = False
+    mode: str = Field(default="extractive", description="Which answerer produced the text")
+    timings: dict[str, float] = Field(default_factory=dict, description="Milliseconds per step")
+
+    def to_json_dict(self) -> dict:
+        """The stable ``ask --json`` shape other tools read; change it only additively."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "mode": self.mode,
+            "citations": [
+                {
+                    "marker": c.marker,
+                    "article_id": c.article_id,
+                    "title": c.title,
+                    "sentence_index": c.sentence_index,
+                    "text": c.quote,
+                    "start": c.start,
+                    "end": c.end,
+                }
+                for c in self.citations
+            ],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings.items()},
+        }

@@ -1,0 +1,92 @@
+"""Chroma as the chunk-vector store: embedded ``PersistentClient`` by default, ``HttpClient`` when a
+server is configured. Vectors are always computed by whosaid's embedder and handed to Chroma; the
+collection is also given that embedder as its embedding function, because Chroma's own default
+would try to download a model and fail offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from rag.embeddings import Embedder
+
+
+def _embedding_function(embedder: Embedder):
+    """Wrap an :class:`Embedder` in Chroma's embedding-function protocol."""
+    from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+
+    class WhosaidEmbeddingFunction(EmbeddingFunction[Documents]):
+        def __init__(self, inner: Embedder) -> None:
+            self._inner = inner
+
+        def __call__(self, input: Documents) -> Embeddings:
+            return list(self._inner.embed(list(input)))
+
+        @staticmethod
+        def name() -> str:
+            return "whosaid"
+
+        def get_config(self) -> dict[str, Any]:
+            return {}
+
+        @staticmethod
+        def build_from_config(config: dict[str, Any]) -> "WhosaidEmbeddingFunction":
+            from rag.embeddings import MiniLMOnnxEmbedder
+
+            return WhosaidEmbeddingFunction(MiniLMOnnxEmbedder())
+
+        def default_space(self) -> str:
+            return "cosine"
+
+    return WhosaidEmbeddingFunction(embedder)
+
+
+class ChromaVectors:
+    """One Chroma collection of chunk vectors, named by the index space."""
+
+    def __init__(self, client: Any, space: str, embedder: Embedder) -> None:
+        self._client = client
+        self._embedder = embedder
+        self.space = space
+        self._collection = client.get_or_create_collection(
+            name=space,
+            embedding_function=_embedding_function(embedder),
+            configuration={"hnsw": {"space": "cosine"}},
+        )
+
+    def add(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]) -> None:
+        if ids:
+            self._collection.upsert(ids=list(ids), embeddings=vectors, metadatas=list(metadatas))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        ids = list(ids)
+        for b in range(0, len(ids), 5000):
+            self._collection.delete(ids=ids[b : b + 5000])
+
+    def ids(self) -> set[str]:
+        return set(self._collection.get(include=[])["ids"])
+
+    def count(self) -> int:
+        return self._collection.count()
+
+    def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """Nearest chunk ids with cosine similarity (1 - distance)."""
+        if n <= 0 or self.count() == 0:
+            return []
+        res = self._collection.query(query_embeddings=[vector], n_results=n, include=["distances"])
+        return [(i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0])]
+
+
+def make_chroma_client(home: Path, host: str = "", port: int = 8000) -> Any:
+    """Embedded client in ``home/chroma`` unless a server host is given."""
+    import chromadb
+    from chromadb.config import Settings as ChromaConfig
+
+    config = ChromaConfig(anonymized_telemetry=False, allow_reset=False)
+    if host:
+        return chromadb.HttpClient(host=host, port=port, settings=config)
+    (home / "chroma").mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(home / "chroma"), settings=config)

@@ -1,0 +1,1 @@
+"""User interfaces: the ``whosaid`` command line (and, later, the chat server)."""

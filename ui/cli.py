@@ -1,0 +1,151 @@
+"""The ``whosaid`` command: ingest, ask, list, delete."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    name="whosaid",
+    help="Question answering over news articles; every answer cites the exact sentences it rests on.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+Home = Annotated[Optional[Path], typer.Option("--home", help="Data directory (default: $WHOSAID_HOME or the XDG data dir)", show_default=False)]
+Collection = Annotated[Optional[str], typer.Option("--collection", "-c", help="Collection name (default: $WHOSAID_COLLECTION or 'default')", show_default=False)]
+AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout")]
+
+
+def _settings(home: Path | None, collection: str | None):
+    from pydantic import ValidationError
+
+    from rag.settings import Settings
+
+    overrides = {}
+    if home is not None:
+        overrides["home"] = home
+    if collection is not None:
+        overrides["collection"] = collection
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        first = e.errors()[0]
+        _die(f"invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+
+
+def _die(message: str, code: int = 2):
+    typer.echo(f"whosaid: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _store(home: Path | None, collection: str | None):
+    from rag.embeddings import EmbedderError, make_embedder
+    from rag.store import Store
+
+    settings = _settings(home, collection)
+    try:
+        embedder = make_embedder(settings.embedder, settings.openai_api_key)
+    except EmbedderError as e:
+        _die(str(e))
+    return Store(settings, embedder)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive): .txt .md .html .json .jsonl .csv", show_default=False)],
+    collection: Collection = None,
+    home: Home = None,
+    as_json: AsJson = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr")] = True,
+) -> None:
+    """Ingest articles; unchanged ones are skipped, changed ones replaced. Exit 1 if any input failed."""
+    from ingest.pipeline import ingest as run_ingest
+    from rag.embeddings import EmbedderError
+
+    store = _store(home, collection)
+    try:
+        report = run_ingest(paths, store, progress=progress and sys.stderr.isatty(), on_error=lambda e: typer.echo(f"error: {e}", err=True))
+    except EmbedderError as e:
+        _die(str(e))
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(report.to_json_dict()))
+    else:
+        typer.echo(report.summary())
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in quotes", show_default=False)],
+    collection: Collection = None,
+    home: Home = None,
+    as_json: AsJson = False,
+    k: Annotated[Optional[int], typer.Option("-k", min=1, max=100, help="Candidate sentences retrieved (default 10)", show_default=False)] = None,
+) -> None:
+    """Answer a question from the ingested articles, citing sentences as [n]."""
+    from rag.engine import Engine
+
+    if not question.strip():
+        _die("the question is empty")
+    store = _store(home, collection)
+    if not store.catalogue.counts(store.space)["articles"]:
+        _die(f"collection '{store.settings.collection}' is empty: run `whosaid ingest PATH` first")
+    answer = Engine(store).ask(question, k)
+    store.close()
+    if as_json:
+        typer.echo(json.dumps(answer.to_json_dict(), ensure_ascii=False))
+        return
+    typer.echo(answer.text)
+    for c in answer.citations:
+        typer.echo(f"  [{c.marker}] {c.title} ({c.article_id}, sentence {c.sentence_index}, chars {c.start}-{c.end})")
+
+
+@app.command("list")
+def list_articles(collection: Collection = None, home: Home = None, as_json: AsJson = False) -> None:
+    """List the articles in a collection."""
+    store = _store(home, collection)
+    rows = store.catalogue.list_articles(store.space)
+    store.close()
+    if as_json:
+        for r in rows:
+            typer.echo(json.dumps({"id": r.id, "title": r.title, "source": r.source, "published": r.published, "url": r.url, "sentences": r.sentences, "origin": r.origin}, ensure_ascii=False))
+        return
+    if not rows:
+        typer.echo("no articles")
+        return
+    width = max(len(r.id) for r in rows)
+    for r in rows:
+        typer.echo(f"{r.id:<{width}}  {r.sentences:>4} sentences  {r.title[:70]}")
+    typer.echo(f"{len(rows)} articles")
+
+
+@app.command()
+def delete(
+    article_id: Annotated[str, typer.Argument(metavar="ID", help="Article id, as `whosaid list` shows it", show_default=False)],
+    collection: Collection = None,
+    home: Home = None,
+) -> None:
+    """Delete an article, its sentences and its vectors."""
+    store = _store(home, collection)
+    found = store.delete(article_id)
+    store.close()
+    if not found:
+        _die(f"no article '{article_id}' in collection '{store.settings.collection}'", 1)
+    typer.echo(f"deleted {article_id}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
