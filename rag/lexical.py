@@ -17,9 +17,12 @@ from typing import Sequence
 
 def _tokenizer():
     import Stemmer
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
     from bm25s.tokenization import Tokenizer
 
-    return Tokenizer(stopwords="en", stemmer=Stemmer.Stemmer("english"))
+    # The longer list drops question words ("what", "who", "did") that would otherwise dilute
+    # a question's term coverage.
+    return Tokenizer(stopwords=list(STOPWORDS_EN_PLUS), stemmer=Stemmer.Stemmer("english"))
 
 
 class LexicalIndex:

@@ -39,8 +39,12 @@ class HybridSearch:
         lex = [i for i, _ in lexical.search(question, s.fetch)]
         t3 = time.perf_counter()
         fused = [i for i, _ in rrf([dense, lex], s.rrf_k)]
+        # Rank fusion under-rates a chunk that only one retriever finds, however strongly, so
+        # each retriever's own best few chunks are kept beside the fused best.
+        head = max(1, s.chunks // 4)
+        wanted = list(dict.fromkeys(fused[: s.chunks] + dense[:head] + lex[:head]))
         # Only chunks the catalogue knows count: a vector left by a killed ingest is never shown.
-        chunks = self.store.catalogue.chunks(self.store.space, fused[: s.chunks * 2])[: s.chunks]
+        chunks = self.store.catalogue.chunks(self.store.space, wanted)
         rows = self.store.catalogue.window_sentences(
             self.store.space, [(c.article_id, c.first, c.last) for c in chunks], self.store.embedder.dim
         )

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Bumped when sentence splitting or chunk construction changes in a way that changes vectors.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "1"  # noqa
 
 
 class EmbedderSettings(BaseModel):
@@ -54,7 +54,7 @@ class RetrievalSettings(BaseModel):
 
 
 class AnswerSettings(BaseModel):
-    min_score: float = Field(default=0.42, description="Below this best sentence score the answerer abstains")
+    min_score: float = Field(default=0.45, description="Below this best sentence score the answerer abstains")
     max_sentences: int = Field(default=3, ge=1, description="Most sentences the extractive answer quotes")
     relative: float = Field(default=0.85, ge=0, le=1, description="Further sentences must score this share of the best")
 
