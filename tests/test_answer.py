@@ -1,0 +1,121 @@
+"""End to end on real parts: real MiniLM, Chroma on disk, SQLite, the CLI in a subprocess."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingest.pipeline import ingest
+from rag.engine import Engine
+from rag.retrieve import HybridRetriever
+from rag.settings import Settings
+from rag.store import Store
+from tests.conftest import SAMPLE_ARTICLE, SAMPLES, need_shared
+
+QUESTION = "Who confirmed that Moscow hosted the meeting, and to whom?"
+AKP = "A source from Turkey’s ruling Justice and Development Party (AKP) confirmed to al-Modon"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("corpus")
+    shutil.copytree(SAMPLES, d / "samples")
+    shutil.copy(need_shared(SAMPLE_ARTICLE), d / SAMPLE_ARTICLE.name)
+    return d
+
+
+@pytest.fixture
+def engine(corpus: Path, minilm) -> Engine:
+    store = Store(Settings(), minilm)
+    report = ingest([corpus], store, progress=False)
+    assert report.added == 13 and not report.failed
+    return Engine(store)
+
+
+def test_sample_question_cites_the_akp_sentence(engine: Engine) -> None:
+    answer = engine.ask(QUESTION)
+    assert not answer.abstained
+    assert answer.citations[0].quote.startswith(AKP)
+    c = answer.citations[0]
+    article = engine.store.catalogue.article(engine.store.space, c.article_id)
+    assert article.text[c.start : c.end] == c.quote
+    assert f"[{c.marker}]" in answer.text
+
+
+def test_every_citation_points_at_a_shown_sentence(engine: Engine) -> None:
+    for q in [QUESTION, "Who ruled out a tax increase?", "Who denied overpaying for the flu vaccine?"]:
+        shown = {c.sentence.id for c in engine.search.candidates(q)}
+        answer = engine.ask(q)
+        assert answer.citations and {c.sentence_id for c in answer.citations} <= shown
+
+
+def test_unrelated_question_abstains(engine: Engine) -> None:
+    for q in ["What is the capital of Mongolia?", "Who denied the airline merger?"]:
+        answer = engine.ask(q)
+        assert answer.abstained and answer.citations == [] and answer.text == "The articles do not say."
+
+
+def test_candidates_are_scored_per_sentence(engine: Engine) -> None:
+    cands = engine.search.candidates("Who ruled out a tax increase?", k=10)
+    assert len(cands) == 10
+    assert [c.score for c in cands] == sorted((c.score for c in cands), reverse=True)
+    assert "ruled out a tax increase" in cands[0].sentence.text
+    assert len({c.sentence.id for c in cands}) == 10
+
+
+def test_langchain_retriever_returns_sentence_documents(engine: Engine) -> None:
+    docs = HybridRetriever(search=engine.search, k=3).invoke("Who ruled out water rationing?")
+    assert len(docs) == 3
+    assert docs[0].metadata["article_id"] == "10-water-authority-rules-out-rationing"
+    assert docs[0].id == f"{docs[0].metadata['article_id']}:{docs[0].metadata['sentence_index']}"
+
+
+def _cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WHOSAID_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "ui.cli", *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_cli_ingest_ask_list_delete(corpus: Path, tmp_path: Path) -> None:
+    home = tmp_path / "clihome"
+    r = _cli(home, "ingest", str(corpus), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"added": 13, "updated": 0, "unchanged": 0, "failed": []}
+
+    r = _cli(home, "ask", QUESTION, "--json", "-k", "5")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out) == {"question", "answer", "abstained", "mode", "citations", "timings_ms"}
+    assert out["mode"] == "extractive" and out["abstained"] is False
+    first = out["citations"][0]
+    assert set(first) == {"marker", "article_id", "title", "sentence_index", "text", "start", "end"}
+    assert first["text"].startswith(AKP) and first["article_id"] == "syrian-observer-moscow-meeting"
+    assert out["timings_ms"]["total"] > 0
+
+    r = _cli(home, "list", "--json")
+    ids = [json.loads(line)["id"] for line in r.stdout.splitlines()]
+    assert len(ids) == 13 and "syrian-observer-moscow-meeting" in ids
+
+    r = _cli(home, "delete", "syrian-observer-moscow-meeting")
+    assert r.returncode == 0 and "deleted" in r.stdout
+    r = _cli(home, "delete", "syrian-observer-moscow-meeting")
+    assert r.returncode == 1 and "no article 'syrian-observer-moscow-meeting'" in r.stderr
+    r = _cli(home, "ask", QUESTION, "--json")
+    assert all(c["article_id"] != "syrian-observer-moscow-meeting" for c in json.loads(r.stdout)["citations"])
+
+    r = _cli(home, "ingest", str(corpus), "--json")
+    assert json.loads(r.stdout) == {"added": 1, "updated": 0, "unchanged": 12, "failed": []}
+
+
+def test_ask_on_empty_collection_says_what_to_do(tmp_path: Path) -> None:
+    r = _cli(tmp_path / "empty", "ask", "Who denied what?")
+    assert r.returncode == 2 and "run `whosaid ingest PATH` first" in r.stderr
+
+
+@pytest.mark.parametrize("command", ["ingest", "ask", "list", "delete"])
+def test_every_command_has_help(command: str, tmp_path: Path) -> None:
+    r = _cli(tmp_path, command, "--help")
+    assert r.returncode == 0 and "Usage" in r.stdout and "--home" in r.stdout

@@ -1,0 +1,73 @@
+from hypothesis import given, settings as hsettings, strategies as st
+
+from ingest.sentences import split_sentences
+from tests.conftest import SAMPLE_ARTICLE, need_shared
+
+
+def texts(text: str) -> list[str]:
+    return [text[s:e] for s, e in split_sentences(text)]
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=400))
+def test_offsets_always_reproduce_the_text(text: str) -> None:
+    spans = split_sentences(text)
+    last = 0
+    for s, e in spans:
+        assert last <= s < e <= len(text)
+        assert text[s:e] == text[s:e].strip()  # no sentence starts or ends with whitespace
+        last = e
+    # every non-space character belongs to some sentence
+    covered = set()
+    for s, e in spans:
+        covered.update(range(s, e))
+    assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from([
+    "The U.S. envoy arrived.", "Maj. Gen. Anton Weller confirmed it.", '"We will not sell," he said.',
+    "Syria denied this.", "Read Also: Minister Denies Reshuffle", "It rose 3.5 percent at 9 a.m. on Monday.",
+]), min_size=1, max_size=8), st.sampled_from([" ", "\n", "\n\n"]))
+def test_known_sentences_are_found_whole(parts: list[str], sep: str) -> None:
+    # A headline has no final stop: only a line break can end it.
+    text = "".join(p + ("\n" if p.startswith("Read Also") else sep) for p in parts)
+    found = texts(text)
+    for p in set(parts):
+        assert p in found
+
+
+def test_abbreviations_quotes_and_headlines() -> None:
+    text = (
+        "Minister Denies Port Sale\n"
+        "Maj. Gen. Haidara Jawad said the U.S. agents left on Jan. 5. The talks resumed at 9 a.m. on Monday.\n"
+        'Read Also: Meslet Denies Turkey\'s Intention to Dialogue with Syrian Regime\n'
+        '"We will not sell the port," the minister said. "Is this a joke?" asked Dr. Amal Noor.'
+    )
+    assert texts(text) == [
+        "Minister Denies Port Sale",
+        "Maj. Gen. Haidara Jawad said the U.S. agents left on Jan. 5.",
+        "The talks resumed at 9 a.m. on Monday.",
+        "Read Also: Meslet Denies Turkey's Intention to Dialogue with Syrian Regime",
+        '"We will not sell the port," the minister said.',
+        '"Is this a joke?" asked Dr. Amal Noor.',
+    ]
+
+
+def test_comma_stripped_wire_text_keeps_quote_with_its_speaker() -> None:
+    text = ('Victims appeared to show symptoms the World Health Organization said on Wednesday. '
+            '"Some cases appear to show additional signs" WHO said in a statement. The U.S. has said otherwise.')
+    assert texts(text) == [
+        "Victims appeared to show symptoms the World Health Organization said on Wednesday.",
+        '"Some cases appear to show additional signs" WHO said in a statement.',
+        "The U.S. has said otherwise.",
+    ]
+
+
+def test_sample_article_sentences() -> None:
+    text = need_shared(SAMPLE_ARTICLE).read_text()
+    found = texts(text)
+    assert "Syria denied this." in found
+    assert "Read Also: Meslet Denies Turkey’s Intention to Dialogue with Syrian Regime" in found
+    assert any(s.startswith("However, the Turkish source denied this") for s in found)
+    assert any(s.startswith("The source pointed to the possibility") and "U.S. agents (SDF)" in s for s in found)
