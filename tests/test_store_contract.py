@@ -1,0 +1,139 @@
+"""One contract suite, run against every vector-store client whosaid supports: the embedded
+``PersistentClient`` and ``HttpClient`` against a real ``chroma run`` server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.pipeline import ingest
+from rag.settings import Settings
+from rag.store import Store
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory):
+    exe = Path(sys.executable).with_name("chroma")
+    if not exe.exists():
+        pytest.skip("chroma CLI not installed")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(exe), "run", "--path", str(tmp_path_factory.mktemp("chroma-server")), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("chroma server did not start")
+    yield port
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(params=["persistent", "http"])
+def make_store(request, hash_embedder, tmp_path):
+    """Build stores on one backend; ``**overrides`` become Settings fields."""
+    opened: list[Store] = []
+
+    def build(**overrides) -> Store:
+        chroma = {}
+        if request.param == "http":
+            chroma = {"host": "127.0.0.1", "port": request.getfixturevalue("chroma_server")}
+        s = Settings(chroma=chroma, **overrides)
+        store = Store(s, hash_embedder)
+        opened.append(store)
+        return store
+
+    yield build
+    for s in opened:
+        if request.param == "http":  # the server outlives the test: leave it clean
+            s.vectors._client.delete_collection(s.space)
+        s.close()
+
+
+def _write(path: Path, name: str, title: str, body: str) -> Path:
+    p = path / f"{name}.txt"
+    p.write_text(f"{title}\n\n{body}\n")
+    return p
+
+
+def _consistent(store: Store) -> set[str]:
+    ids = store.catalogue.chunk_ids(store.space)
+    assert store.vectors.ids() == ids
+    return ids
+
+
+def test_write_update_delete(make_store, tmp_path: Path) -> None:
+    store = make_store()
+    a = _write(tmp_path, "port", "Port sale denied", "The minister denied the port sale. Unions warned of job losses. The talks continue.")
+    b = _write(tmp_path, "rates", "Bank holds rates", "The governor ruled out a cut. Inflation is high.")
+    r = ingest([tmp_path], store, progress=False)
+    assert (r.added, r.updated, r.unchanged) == (2, 0, 0)
+    first = _consistent(store)
+    assert len(first) >= 2
+
+    a.write_text("Port sale denied\n\nThe minister denied the port sale again. Nobody believed him.\n")
+    r = ingest([tmp_path], store, progress=False)
+    assert (r.added, r.updated, r.unchanged) == (0, 1, 1)
+    second = _consistent(store)
+    port_old = {i for i in first if i not in second}
+    assert port_old and not (port_old & store.vectors.ids())
+    assert store.catalogue.sentences(store.space, "port")[0].text == "The minister denied the port sale again."
+
+    assert store.delete("port") and not store.delete("port")
+    remaining = _consistent(store)
+    assert remaining and all(c.article_id == "rates" for c in store.catalogue.chunks(store.space))
+    assert b.exists()
+
+
+def test_query_returns_nearest_chunk(make_store, tmp_path: Path) -> None:
+    store = make_store()
+    _write(tmp_path, "port", "Port", "The minister denied the port sale.")
+    _write(tmp_path, "rates", "Rates", "The governor ruled out an interest rate cut.")
+    ingest([tmp_path], store, progress=False)
+    hits = store.vectors.query(store.embedder.embed_query("governor interest rate cut"), 2)
+    top = store.catalogue.chunks(store.space, [hits[0][0]])[0]
+    assert top.article_id == "rates" and hits[0][1] > hits[1][1]
+
+
+def test_reconcile_removes_orphans_and_restores_missing(make_store, tmp_path: Path) -> None:
+    store = make_store()
+    _write(tmp_path, "port", "Port", "The minister denied the port sale. Unions warned of job losses.")
+    ingest([tmp_path], store, progress=False)
+    ids = _consistent(store)
+    store.vectors.add(["orphan-1"], np.ones((1, store.embedder.dim), np.float32) / 8, [{"article_id": "gone", "first": 0, "last": 0}])
+    lost = sorted(ids)[0]
+    store.vectors.delete([lost])
+    report = store.reconcile()
+    assert (report.removed, report.restored) == (1, 1)
+    assert _consistent(store) == ids
+
+
+def test_vector_settings_never_share_a_collection(make_store, tmp_path: Path) -> None:
+    a = make_store()
+    b = make_store(chunking={"window": 1, "overlap": 0})
+    assert a.space != b.space
+    _write(tmp_path, "port", "Port", "One. Two. Three. Four.")
+    ingest([tmp_path], a, progress=False)
+    assert b.vectors.count() == 0 and b.catalogue.list_articles(b.space) == []
+    ingest([tmp_path], b, progress=False)
+    assert a.vectors.count() != b.vectors.count()
