@@ -91,7 +91,7 @@ def ask(
     as_json: AsJson = False,
     k: Annotated[Optional[int], typer.Option("-k", min=1, max=100, help="Candidate sentences retrieved (default 10)", show_default=False)] = None,
 ) -> None:
-    """Answer a question from the ingested articles, citing sentences as [n]."""
+    """Answer a question from the ingested articles, citing each sentence it quotes by number."""
     from rag.engine import Engine
 
     if not question.strip():
