@@ -26,7 +26,8 @@ CORPUS = DATA / "news" / "fakes_syria_articles.jsonl"
 def require(path: Path) -> None:
     """Exit 0 with a clear message when the development data is not there."""
     if not path.exists():
-        print(f"skipped: {path} not found")
+        missing = DATA if DATA in path.parents and not DATA.exists() else path
+        print(f"skipped: {missing} not found")
         raise SystemExit(0)
 
 

@@ -49,20 +49,34 @@ def slug(text: str) -> str:
     return s[:80] or "article"
 
 
-def _read_text(path: Path) -> str | LoadError:
+#: Record files are decoded leniently so one bad byte fails only its own record.
+RECORD_FORMATS = (".jsonl", ".csv")
+
+
+def _read_text(path: Path, lenient: bool = False) -> str | LoadError:
     try:
         data = path.read_bytes()
     except OSError as e:
         return LoadError(str(path), None, f"cannot read file: {e.strerror or e}")
     if not data.strip():
         return LoadError(str(path), None, "empty file")
-    if b"\x00" in data[:8192]:
+    if b"\x00" in data:
         return LoadError(str(path), None, "binary file (contains NUL bytes), not text")
+    if lenient:
+        return data.decode("utf-8-sig", errors="surrogateescape")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         return LoadError(str(path), line, f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})")
+
+
+def _undecodable(text: str) -> str | None:
+    """Describe the first byte that was not UTF-8 (kept as a surrogate by lenient decoding)."""
+    for ch in text:
+        if "\udc80" <= ch <= "\udcff":
+            return f"not valid UTF-8 (byte 0x{ord(ch) - 0xDC00:02x})"
+    return None
 
 
 def _normalise_newlines(text: str) -> str:
@@ -152,6 +166,9 @@ def load_jsonl(path: Path, text: str) -> Iterator[Loaded | LoadError]:
     for n, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
+        if bad := _undecodable(raw):
+            yield LoadError(str(path), n, bad)
+            continue
         try:
             record = json.loads(raw)
         except json.JSONDecodeError as e:
@@ -184,12 +201,23 @@ def load_csv(path: Path, text: str) -> Iterator[Loaded | LoadError]:
     if not reader.fieldnames or "text" not in [f.strip() for f in reader.fieldnames]:
         yield LoadError(str(path), 1, "missing 'text' column in the CSV header")
         return
+    rows = 0
+    start = reader.line_num + 1  # a record is reported at the line it starts on
     try:
         for row in reader:
-            record = {(k or "").strip(): v for k, v in row.items()}
-            yield record_to_article(record, path, reader.line_num)
+            rows += 1
+            values = [v for v in row.values() if isinstance(v, str)]
+            if bad := next((b for b in map(_undecodable, values) if b), None):
+                yield LoadError(str(path), start, bad)
+            else:
+                record = {(k or "").strip(): v for k, v in row.items()}
+                yield record_to_article(record, path, start)
+            start = reader.line_num + 1
     except csv.Error as e:
         yield LoadError(str(path), reader.line_num, f"malformed CSV ({e})")
+        return
+    if not rows:
+        yield LoadError(str(path), None, "no records in the CSV file (only a header)")
 
 
 LOADERS = {
@@ -203,7 +231,7 @@ def load_file(path: Path) -> Iterator[Loaded | LoadError]:
     if loader is None:
         yield LoadError(str(path), None, f"unsupported file type '{path.suffix or '(none)'}' (expected {', '.join(SUPPORTED)})")
         return
-    text = _read_text(path)
+    text = _read_text(path, lenient=path.suffix.lower() in RECORD_FORMATS)
     if isinstance(text, LoadError):
         yield text
         return
@@ -211,14 +239,25 @@ def load_file(path: Path) -> Iterator[Loaded | LoadError]:
 
 
 def expand(paths: list[Path]) -> Iterator[Path | LoadError]:
-    """Files named directly, and files under folders (recursively, sorted, hidden ones skipped)."""
+    """Files named directly, and files under folders (recursively, sorted, hidden ones skipped),
+    each once even when named twice or reached through a folder and directly."""
+    seen: set[Path] = set()
+
+    def once(f: Path) -> bool:
+        key = f.resolve()
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
     for p in paths:
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 rel = f.relative_to(p).parts
-                if f.is_file() and not any(part.startswith(".") for part in rel):
+                if f.is_file() and not any(part.startswith(".") for part in rel) and once(f):
                     yield f
         elif p.is_file():
-            yield p
+            if once(p):
+                yield p
         else:
             yield LoadError(str(p), None, "no such file or folder")
