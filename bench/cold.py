@@ -116,7 +116,7 @@ def _run(args, whosaid: str, home: Path) -> int:
         ("  of which engine.ask (timings_ms.total)", min(inner), median(inner), max(inner)),
         ("whosaid ask --help", min(helps), median(helps), max(helps)),
     ]))
-    rows.append(("first ask after ingest (s, untimed above)", first_s))
+    rows.append(("first ask (s, untimed; builds BM25 after a fresh ingest)", first_s))
     rows.append(("load average 1/5/15 min at end", " / ".join(f"{x:.2f}" for x in os.getloadavg())))
     print()
     print(table(["other", "value"], rows))

@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, default=CORPUS, help=f"JSONL corpus to ingest (default: {CORPUS})")
     ap.add_argument("--no-stages", action="store_true", help="do not wrap pipeline stages with timers")
     ap.add_argument("--no-spans", action="store_true", help="skip the extra raw embed_with_spans pass")
+    ap.add_argument("--batch-articles", type=int, default=None, metavar="N", help="pass batch_articles=N to ingest() (default: the pipeline's own, 32)")
     ap.add_argument("--raw-repeat", type=int, default=1, metavar="N", help="time the raw embed() pass N times and use the fastest (default 1)")
     ap.add_argument("--profile", type=int, default=0, metavar="N", help="run the pipeline under cProfile and print the top N functions (slows it down)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary WHOSAID_HOME")
@@ -113,8 +114,10 @@ def _run(args, home: Path) -> int:
         profiler.enable()
     load_before = os.getloadavg()[0]
     t, c = time.perf_counter(), _cpu()
-    report = pipeline.ingest([corpus], store, progress=False)
+    extra = {"batch_articles": args.batch_articles} if args.batch_articles else {}
+    report = pipeline.ingest([corpus], store, progress=False, **extra)
     pipe_s, pipe_cpu = time.perf_counter() - t, _cpu() - c
+    pipe_rss = peak_rss_mb()
     if profiler:
         profiler.disable()
     for obj, attr, orig, own in restore:
@@ -180,11 +183,12 @@ def _run(args, home: Path) -> int:
         rows.append(("raw embed() runs (s)", ", ".join(f"{r[0]:.1f}" for r in raw_runs)))
     rows += [
         ("second model load (s)", raw_load_s),
-        ("peak RSS (MiB)", peak_rss_mb()),
+        ("peak RSS after pipeline (MiB)", pipe_rss),
+        ("peak RSS at end (MiB)", peak_rss_mb()),
         ("load average (1 min) before / after", f"{load_before:.2f} / {os.getloadavg()[0]:.2f}"),
     ]
 
-    print(f"## ingest: {corpus.name}\n")
+    print(f"## ingest: {corpus.name}" + (f" (batch_articles={args.batch_articles})" if args.batch_articles else "") + "\n")
     print(table(["metric", "value"], rows))
     if totals:
         print("\n### pipeline stages (wall time inside ingest())\n")

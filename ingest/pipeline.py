@@ -17,7 +17,7 @@ from ingest.chunking import make_chunks
 from ingest.loaders import Loaded, LoadError, expand, load_file
 from ingest.sentences import split_sentences
 from rag.settings import ChunkingSettings
-from rag.store import Store
+from rag.store import ArticleWrite, Store
 from rag.types import Article, Chunk, Sentence
 
 
@@ -77,22 +77,26 @@ def _sentence_vectors(p: Prepared, span_vecs: Sequence[np.ndarray], dim: int) ->
     return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
 
 
-def collect(paths: Iterable[Path], report: IngestReport) -> list[Loaded]:
-    """Read every input; failures go to the report, duplicate ids within one run are refused."""
-    seen: dict[str, str] = {}
-    out: list[Loaded] = []
+def collect(paths: Iterable[Path], report: IngestReport) -> list[tuple[Loaded, str]]:
+    """Read every input. Failures go to the report; a repeated id is skipped when its content is
+    identical and refused when it differs."""
+    seen: dict[str, tuple[str, str]] = {}  # id -> (origin, version)
+    out: list[tuple[Loaded, str]] = []
     for item in expand(list(paths)):
         results = [item] if isinstance(item, LoadError) else load_file(item)
         for r in results:
             if isinstance(r, LoadError):
                 report.failed.append(r)
-            elif r.article.id in seen:
-                report.failed.append(
-                    LoadError(r.path, r.line, f"duplicate article id '{r.article.id}' (already read from {seen[r.article.id]})")
-                )
+                continue
+            version = article_version(r.article)
+            if r.article.id not in seen:
+                seen[r.article.id] = (r.origin, version)
+                out.append((r, version))
+            elif seen[r.article.id][1] == version:
+                report.unchanged += 1  # the same record twice (data sets repeat lines): nothing to do
             else:
-                seen[r.article.id] = r.origin
-                out.append(r)
+                first = seen[r.article.id][0]
+                report.failed.append(LoadError(r.path, r.line, f"duplicate article id '{r.article.id}' with different content (first read from {first})"))
     return out
 
 
@@ -101,7 +105,7 @@ def ingest(
     store: Store,
     *,
     progress: bool = True,
-    batch_articles: int = 32,
+    batch_articles: int = 256,
     on_error: Callable[[LoadError], None] | None = None,
 ) -> IngestReport:
     """Ingest files and folders into ``store``; safe to interrupt and run again."""
@@ -115,8 +119,7 @@ def ingest(
             on_error(e)
 
     pending: list[tuple[Loaded, str, bool]] = []
-    for item in loaded:
-        version = article_version(item.article)
+    for item, version in loaded:
         old = store.catalogue.version(store.space, item.article.id)
         if old == version:
             report.unchanged += 1
@@ -138,17 +141,19 @@ def ingest(
             texts = [c.text for p, _ in prepared for c, _ in p.chunks]
             spans = [s for p, _ in prepared for _, s in p.chunks]
             chunk_vecs, span_vecs = store.embedder.embed_with_spans(texts, spans)
-            pos = 0
-            for p, existed in prepared:
+            writes, pos = [], 0
+            for p, _ in prepared:
                 n = len(p.chunks)
-                vecs, svecs = chunk_vecs[pos : pos + n], span_vecs[pos : pos + n]
+                writes.append(ArticleWrite(
+                    article=p.loaded.article, version=p.version, origin=p.loaded.origin, sentences=p.sentences,
+                    chunks=[c for c, _ in p.chunks], chunk_vecs=chunk_vecs[pos : pos + n],
+                    sentence_vecs=_sentence_vectors(p, span_vecs[pos : pos + n], dim),
+                ))
                 pos += n
-                try:
-                    store.write(p.loaded.article, p.version, p.loaded.origin, p.sentences, [c for c, _ in p.chunks], vecs, _sentence_vectors(p, svecs, dim))
-                except Exception as e:  # noqa: BLE001 - one article's storage error must not stop the rest
-                    _fail(report, on_error, p.loaded, f"could not store the article: {e}")
-                    continue
-                if existed:
+            for (p, existed), error in zip(prepared, store.write_many(writes)):
+                if error is not None:
+                    _fail(report, on_error, p.loaded, f"could not store the article: {error}")
+                elif existed:
                     report.updated += 1
                     report.updated_ids.append(p.loaded.article.id)
                 else:
@@ -157,6 +162,8 @@ def ingest(
             bar.update(len(batch))
     finally:
         bar.close()
+    if report.added or report.updated:
+        store.lexical()  # build the BM25 index now, not on the first question
     return report
 
 

@@ -24,6 +24,19 @@ from rag.vectors import ChromaVectors, make_chroma_client
 
 
 @dataclass
+class ArticleWrite:
+    """Everything stored for one article version."""
+
+    article: Article
+    version: str
+    origin: str
+    sentences: Sequence[Sentence]
+    chunks: Sequence[Chunk]
+    chunk_vecs: np.ndarray
+    sentence_vecs: np.ndarray | None
+
+
+@dataclass
 class ReconcileReport:
     removed: int = 0
     restored: int = 0
@@ -54,27 +67,39 @@ class Store:
         self.catalogue.close()
 
     # -- writes -------------------------------------------------------------------------------
-    def write(
-        self,
-        article: Article,
-        version: str,
-        origin: str,
-        sentences: Sequence[Sentence],
-        chunks: Sequence[Chunk],
-        chunk_vecs: np.ndarray,
-        sentence_vecs: np.ndarray | None,
-    ) -> None:
+    def write(self, item: "ArticleWrite") -> None:
         """Store one article all or nothing (see the module docstring for the order)."""
-        old = self.catalogue.chunk_ids(self.space, article.id)
-        self.vectors.add(
-            [c.id for c in chunks],
-            chunk_vecs,
-            [{"article_id": article.id, "first": c.first, "last": c.last} for c in chunks],
-        )
-        self.catalogue.write_article(self.space, article, version, origin, sentences, chunks, sentence_vecs)
-        stale = old - {c.id for c in chunks}
+        error = self.write_many([item])[0]
+        if error is not None:
+            raise error
+
+    def write_many(self, items: Sequence["ArticleWrite"]) -> list[Exception | None]:
+        """Store several articles, each all or nothing, with one vector upsert for the lot.
+
+        Returns one entry per item: ``None`` when stored, else the error that kept it out (its
+        vectors, already upserted, are orphans that :meth:`reconcile` removes).
+        """
+        old = {it.article.id: self.catalogue.chunk_ids(self.space, it.article.id) for it in items}
+        chunks = [c for it in items for c in it.chunks]
+        if chunks:
+            self.vectors.add(
+                [c.id for c in chunks],
+                np.concatenate([it.chunk_vecs for it in items if it.chunks]),
+                [{"article_id": c.article_id, "first": c.first, "last": c.last} for c in chunks],
+            )
+        results: list[Exception | None] = []
+        stale: set[str] = set()
+        for it in items:
+            try:
+                self.catalogue.write_article(self.space, it.article, it.version, it.origin, it.sentences, it.chunks, it.sentence_vecs)
+            except Exception as e:  # noqa: BLE001 - one article's failure must not stop the others
+                results.append(e)
+                continue
+            results.append(None)
+            stale |= old[it.article.id] - {c.id for c in it.chunks}
         if stale:
             self.vectors.delete(sorted(stale))
+        return results
 
     def delete(self, article_id: str) -> bool:
         ids = self.catalogue.delete_article(self.space, article_id)
