@@ -251,6 +251,18 @@ def test_same_file_named_twice_is_not_a_duplicate(tmp_path: Path, store: Store) 
     assert report.added_ids == ["storm"]
 
 
+def test_identical_repeated_record_is_skipped_but_a_conflicting_one_fails(tmp_path: Path, store: Store) -> None:
+    p = tmp_path / "feed.jsonl"
+    rec = {"id": "r1", "title": "Rates", "text": "The governor ruled out a cut."}
+    other = {"id": "r1", "title": "Rates", "text": "The governor announced a cut."}
+    p.write_text("\n".join(json.dumps(r) for r in (rec, rec, other)) + "\n")
+    report = run([p], store)
+    assert (report.added, report.unchanged) == (1, 1)
+    assert [(e.path, e.line) for e in report.failed] == [(str(p), 3)]
+    assert "different content" in report.failed[0].error and f"{p}:1" in report.failed[0].error
+    assert store.catalogue.sentences(store.space, "r1")[0].text == "The governor ruled out a cut."
+
+
 # -- the CLI ------------------------------------------------------------------------------------
 
 ERROR_LINE = re.compile(r"^error: (?P<path>.+?)(?::(?P<line>\d+))?: (?P<problem>.+)$")
