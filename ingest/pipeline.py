@@ -14,11 +14,15 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from ingest.chunking import make_chunks
+from ingest.claims import ClaimExtractor
 from ingest.loaders import Loaded, LoadError, expand, load_file
 from ingest.sentences import split_sentences
 from rag.settings import ChunkingSettings
 from rag.store import ArticleWrite, Store
-from rag.types import Article, Chunk, Sentence
+from rag.types import Article, Chunk, Claim, Sentence
+
+#: Bumped when claim extraction changes, so re-ingesting re-extracts unchanged articles.
+EXTRACTION_VERSION = "1"
 
 
 @dataclass
@@ -48,21 +52,23 @@ class Prepared:
     version: str
     sentences: list[Sentence]
     chunks: list[tuple[Chunk, list[tuple[int, int]]]]
+    claims: list[Claim]
 
 
 def article_version(article: Article) -> str:
     """Hash of everything stored for an article: equal hash, nothing to do."""
-    payload = json.dumps(article.model_dump(), sort_keys=True, ensure_ascii=False)
+    payload = json.dumps({**article.model_dump(), "extraction": EXTRACTION_VERSION}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def prepare(loaded: Loaded, version: str, chunking: ChunkingSettings) -> Prepared:
+def prepare(loaded: Loaded, version: str, chunking: ChunkingSettings, extractor: ClaimExtractor | None = None) -> Prepared:
     a = loaded.article
     sentences = [
         Sentence(article_id=a.id, index=i, text=a.text[s:e], start=s, end=e)
         for i, (s, e) in enumerate(split_sentences(a.text))
     ]
-    return Prepared(loaded, version, sentences, make_chunks(a.id, a.title, sentences, chunking))
+    claims = extractor.extract(a.id, sentences, a.text) if sentences and extractor else []
+    return Prepared(loaded, version, sentences, make_chunks(a.id, a.title, sentences, chunking), claims)
 
 
 def _sentence_vectors(p: Prepared, span_vecs: Sequence[np.ndarray], dim: int) -> np.ndarray:
@@ -107,11 +113,13 @@ def ingest(
     progress: bool = True,
     batch_articles: int = 256,
     on_error: Callable[[LoadError], None] | None = None,
+    extractor: ClaimExtractor | None = None,
 ) -> IngestReport:
     """Ingest files and folders into ``store``; safe to interrupt and run again."""
     from tqdm import tqdm
 
     report = IngestReport()
+    extractor = extractor or ClaimExtractor()
     store.reconcile()
     loaded = collect(paths, report)
     if on_error:
@@ -133,7 +141,7 @@ def ingest(
             batch = pending[b : b + batch_articles]
             prepared: list[tuple[Prepared, bool]] = []
             for item, version, existed in batch:
-                p = prepare(item, version, store.settings.chunking)
+                p = prepare(item, version, store.settings.chunking, extractor)
                 if p.sentences:
                     prepared.append((p, existed))
                 else:
@@ -147,7 +155,7 @@ def ingest(
                 writes.append(ArticleWrite(
                     article=p.loaded.article, version=p.version, origin=p.loaded.origin, sentences=p.sentences,
                     chunks=[c for c, _ in p.chunks], chunk_vecs=chunk_vecs[pos : pos + n],
-                    sentence_vecs=_sentence_vectors(p, span_vecs[pos : pos + n], dim),
+                    sentence_vecs=_sentence_vectors(p, span_vecs[pos : pos + n], dim), claims=p.claims,
                 ))
                 pos += n
             for (p, existed), error in zip(prepared, store.write_many(writes)):

@@ -7,6 +7,7 @@ against it (see :mod:`rag.store`).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from rag.types import Article, Chunk, Sentence
+from rag.types import Article, Chunk, Claim, Sentence
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -35,6 +36,13 @@ CREATE TABLE IF NOT EXISTS chunks (
     PRIMARY KEY (space, id)
 );
 CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks (space, article_id);
+CREATE TABLE IF NOT EXISTS claims (
+    space TEXT NOT NULL, article_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    speaker TEXT NOT NULL, cue TEXT NOT NULL, stance TEXT NOT NULL, content TEXT NOT NULL,
+    other_party TEXT NOT NULL DEFAULT '', sentence_ids TEXT NOT NULL, spans TEXT NOT NULL,
+    PRIMARY KEY (space, article_id, seq)
+);
+CREATE INDEX IF NOT EXISTS claims_by_stance ON claims (space, stance);
 CREATE TABLE IF NOT EXISTS spaces (space TEXT PRIMARY KEY, generation INTEGER NOT NULL DEFAULT 0);
 """
 
@@ -88,8 +96,9 @@ class Catalogue:
         sentences: Sequence[Sentence],
         chunks: Sequence[Chunk],
         sentence_vecs: np.ndarray | None,
+        claims: Sequence[Claim] = (),
     ) -> None:
-        """Replace the article, its sentences and its chunks in one transaction."""
+        """Replace the article, its sentences, chunks and claims in one transaction."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -110,6 +119,14 @@ class Catalogue:
             db.executemany(
                 "INSERT INTO chunks VALUES (?,?,?,?,?,?)",
                 [(space, c.id, c.article_id, c.first, c.last, c.text) for c in chunks],
+            )
+            db.executemany(
+                "INSERT INTO claims VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (space, article.id, n, c.speaker, c.cue, c.stance, c.content, c.other_party, json.dumps(c.sentence_ids),
+                     json.dumps([c.cue_span, c.speaker_span, c.content_span]))
+                    for n, c in enumerate(claims)
+                ],
             )
             self._bump(space)
             db.execute("COMMIT")
@@ -134,7 +151,7 @@ class Catalogue:
         return ids if found else []
 
     def _delete_rows(self, space: str, article_id: str) -> None:
-        for table, col in (("articles", "id"), ("sentences", "article_id"), ("chunks", "article_id")):
+        for table, col in (("articles", "id"), ("sentences", "article_id"), ("chunks", "article_id"), ("claims", "article_id")):
             self._db.execute(f"DELETE FROM {table} WHERE space=? AND {col}=?", (space, article_id))
 
     def _bump(self, space: str) -> None:
@@ -224,5 +241,27 @@ class Catalogue:
     def counts(self, space: str) -> dict[str, int]:
         return {
             table: self._db.execute(f"SELECT COUNT(*) FROM {table} WHERE space=?", (space,)).fetchone()[0]
-            for table in ("articles", "sentences", "chunks")
+            for table in ("articles", "sentences", "chunks", "claims")
         }
+
+    def claims(
+        self, space: str, *, stance: str | None = None, speaker: str | None = None, article_id: str | None = None
+    ) -> list[Claim]:
+        """The claims ledger, in article and sentence order; ``speaker`` matches case-insensitively as a substring."""
+        q, args = "SELECT article_id, speaker, cue, stance, content, other_party, sentence_ids, spans FROM claims WHERE space=?", [space]
+        if stance:
+            q += " AND stance=?"
+            args.append(stance)
+        if speaker:
+            q += " AND speaker LIKE ? ESCAPE '\\'"
+            args.append("%" + speaker.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        if article_id:
+            q += " AND article_id=?"
+            args.append(article_id)
+        q += " ORDER BY article_id, seq"
+        out = []
+        for aid, spk, cue, st, content, other, sids, spans in self._db.execute(q, args):
+            cue_span, speaker_span, content_span = (tuple(s) if s else None for s in json.loads(spans))
+            out.append(Claim(article_id=aid, speaker=spk, cue=cue, stance=st, content=content, other_party=other,
+                             sentence_ids=json.loads(sids), cue_span=cue_span, speaker_span=speaker_span, content_span=content_span))
+        return out

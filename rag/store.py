@@ -19,7 +19,7 @@ from rag.catalogue import Catalogue
 from rag.embeddings import Embedder
 from rag.lexical import LexicalIndex
 from rag.settings import Settings
-from rag.types import Article, Chunk, Sentence
+from rag.types import Article, Chunk, Claim, Sentence
 from rag.vectors import ChromaVectors, make_chroma_client
 
 
@@ -34,6 +34,7 @@ class ArticleWrite:
     chunks: Sequence[Chunk]
     chunk_vecs: np.ndarray
     sentence_vecs: np.ndarray | None
+    claims: Sequence[Claim] = ()
 
 
 @dataclass
@@ -91,7 +92,7 @@ class Store:
         stale: set[str] = set()
         for it in items:
             try:
-                self.catalogue.write_article(self.space, it.article, it.version, it.origin, it.sentences, it.chunks, it.sentence_vecs)
+                self.catalogue.write_article(self.space, it.article, it.version, it.origin, it.sentences, it.chunks, it.sentence_vecs, it.claims)
             except Exception as e:  # noqa: BLE001 - one article's failure must not stop the others
                 results.append(e)
                 continue

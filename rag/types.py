@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
+
+Stance = Literal["deny", "confirm", "say", "claim", "rule_out", "accuse", "reveal", "report", "quote", "warn", "other"]
+STANCES: tuple[str, ...] = Stance.__args__  # type: ignore[attr-defined]
 
 
 class Article(BaseModel):
@@ -40,6 +45,35 @@ class Chunk(BaseModel):
     text: str
 
 
+class Claim(BaseModel):
+    """Who said, denied, confirmed... what, in which sentences; extracted at ingest."""
+
+    article_id: str
+    speaker: str = Field(description="The source as written ('the Turkish source'); empty when the text names none")
+    cue: str = Field(description="Reporting words as written ('denied', 'ruled out', 'confirmed to', 'did not deny')")
+    stance: Stance = Field(description="Fixed vocabulary; a negated cue ('did not deny') is 'other'")
+    content: str = Field(description="What was said or denied; for 'denied this' the statement 'this' points back to")
+    sentence_ids: list[str] = Field(description="'article:index' of the cue sentence, then of any sentence the content points back to")
+    other_party: str = Field(default="", description="Who was told ('confirmed to al-Modon') or quoted ('quoted X as saying')")
+    cue_span: tuple[int, int] | None = Field(default=None, description="Character offsets of the cue in the article text")
+    speaker_span: tuple[int, int] | None = None
+    content_span: tuple[int, int] | None = Field(default=None, description="Offsets of the content as written in the cue sentence")
+
+    @property
+    def sentence_indexes(self) -> list[int]:
+        return [int(s.rsplit(":", 1)[1]) for s in self.sentence_ids]
+
+    def to_json_dict(self) -> dict:
+        return {
+            "speaker": self.speaker,
+            "cue": self.cue,
+            "stance": self.stance,
+            "content": self.content,
+            "article_id": self.article_id,
+            "sentence_indexes": self.sentence_indexes,
+        }
+
+
 class Candidate(BaseModel):
     """A retrieved sentence with its article metadata and the scores that ranked it."""
 
@@ -73,6 +107,7 @@ class Answer(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
     abstained: bool = False
     mode: str = Field(default="extractive", description="Which answerer produced the text")
+    claims: list[Claim] = Field(default_factory=list, description="Ledger entries the answer rests on (attribution questions)")
     timings: dict[str, float] = Field(default_factory=dict, description="Milliseconds per step")
 
     def to_json_dict(self) -> dict:
@@ -94,5 +129,6 @@ class Answer(BaseModel):
                 }
                 for c in self.citations
             ],
+            "claims": [c.to_json_dict() for c in self.claims],
             "timings_ms": {k: round(v, 2) for k, v in self.timings.items()},
         }

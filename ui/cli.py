@@ -129,6 +129,36 @@ def list_articles(collection: Collection = None, home: Home = None, as_json: AsJ
 
 
 @app.command()
+def claims(
+    stance: Annotated[Optional[str], typer.Option("--stance", help="deny, confirm, say, claim, rule_out, accuse, reveal, report, quote, warn, other", show_default=False)] = None,
+    speaker: Annotated[Optional[str], typer.Option("--speaker", help="Speaker contains this text (case-insensitive)", show_default=False)] = None,
+    article: Annotated[Optional[str], typer.Option("--article", help="Only this article id", show_default=False)] = None,
+    collection: Collection = None,
+    home: Home = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per claim per line")] = False,
+) -> None:
+    """The claims ledger: who said, denied, confirmed... what, across the collection."""
+    from rag.types import STANCES
+
+    if stance is not None and stance not in STANCES:
+        _die(f"unknown stance '{stance}' (choose from {', '.join(STANCES)})")
+    store = _store(home, collection)
+    rows = store.catalogue.claims(store.space, stance=stance, speaker=speaker, article_id=article)
+    store.close()
+    if as_json:
+        for c in rows:
+            typer.echo(json.dumps(c.to_json_dict(), ensure_ascii=False))
+        return
+    if not rows:
+        typer.echo("no claims")
+        return
+    for c in rows:
+        where = f"{c.article_id}:{','.join(str(i) for i in c.sentence_indexes)}"
+        typer.echo(f"{c.stance:<8}  {(c.speaker or '-')[:40]:<40}  {c.cue[:22]:<22}  {c.content[:70]}  ({where})")
+    typer.echo(f"{len(rows)} claims")
+
+
+@app.command()
 def delete(
     article_id: Annotated[str, typer.Argument(metavar="ID", help="Article id, as `whosaid list` shows it", show_default=False)],
     collection: Collection = None,

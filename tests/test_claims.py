@@ -1,0 +1,233 @@
+"""Claim extraction per construction (real spaCy pipeline), the ledger in the catalogue, and
+attribution questions answered from it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingest.claims import ClaimExtractor
+from ingest.pipeline import ingest
+from ingest.sentences import split_sentences
+from rag.attribution import AttributionQuery, parse
+from rag.engine import Engine
+from rag.settings import Settings
+from rag.store import Store
+from rag.types import Claim, Sentence
+from tests.conftest import SAMPLE_ARTICLE, need_shared
+
+
+@pytest.fixture(scope="module")
+def extractor() -> ClaimExtractor:
+    return ClaimExtractor()
+
+
+def claims_of(extractor: ClaimExtractor, text: str) -> list[Claim]:
+    sentences = [Sentence(article_id="t", index=i, text=text[s:e], start=s, end=e) for i, (s, e) in enumerate(split_sentences(text))]
+    return extractor.extract("t", sentences, text)
+
+
+def only(claims: list[Claim], stance: str) -> Claim:
+    found = [c for c in claims if c.stance == stance]
+    assert len(found) == 1, claims
+    return found[0]
+
+
+def test_active_denial(extractor) -> None:
+    c = only(claims_of(extractor, "The harbour minister denied that the port would be sold."), "deny")
+    assert (c.speaker, c.cue, c.content) == ("The harbour minister", "denied", "that the port would be sold")
+    assert c.sentence_ids == ["t:0"]
+
+
+def test_passive_denial_by_agent(extractor) -> None:
+    text = "The claim that the minutes were classified was denied by the Harbour Authority, which said the files were public."
+    c = only(claims_of(extractor, text), "deny")
+    assert c.speaker == "the Harbour Authority"
+    assert c.content == "The claim that the minutes were classified"
+
+
+def test_inverted_attribution(extractor) -> None:
+    claims = claims_of(extractor, "A recount would take at least ten days, said commission spokeswoman Nadia Orlov.")
+    c = only(claims, "say")
+    assert c.speaker == "commission spokeswoman Nadia Orlov"
+    assert c.content == "A recount would take at least ten days"
+
+
+def test_quotation_with_inverted_speaker(extractor) -> None:
+    c = only(claims_of(extractor, "“The port is not for sale,” the minister told reporters."), "say")
+    assert (c.speaker, c.content, c.other_party) == ("the minister", "The port is not for sale", "reporters")
+
+
+def test_according_to(extractor) -> None:
+    c = only(claims_of(extractor, "According to the ministry, 1.1 million doses have already been delivered."), "report")
+    assert c.cue == "According to" and c.speaker == "the ministry"
+    assert c.content == "1.1 million doses have already been delivered"
+
+
+def test_agency_quote(extractor) -> None:
+    text = ("The Russian news agency Sputnik quoted a Syrian officer, Major Haidara Jawad, as saying that the two "
+            "sides had agreed on several items.")
+    c = only(claims_of(extractor, text), "quote")
+    assert c.speaker == "The Russian news agency Sputnik"
+    assert c.cue == "quoted ... as saying"
+    assert c.content == "that the two sides had agreed on several items"
+    assert "Jawad" in c.other_party
+    assert [x for x in claims_of(extractor, text) if x.cue == "saying"] == []
+
+
+def test_confirmed_to_names_the_addressee(extractor) -> None:
+    c = only(claims_of(extractor, "A party source confirmed to al-Modon that Moscow hosted the meeting."), "confirm")
+    assert (c.cue, c.other_party, c.content) == ("confirmed to", "al-Modon", "that Moscow hosted the meeting")
+
+
+def test_ruled_out(extractor) -> None:
+    c = only(claims_of(extractor, "Finance Minister Sofia Brandt ruled out a tax increase."), "rule_out")
+    assert (c.speaker, c.cue, c.content) == ("Finance Minister Sofia Brandt", "ruled out", "a tax increase")
+
+
+def test_headline_and_teaser_lines(extractor) -> None:
+    text = "Read Also: Meslet Denies Turkey’s Intention to Dialogue with Syrian Regime\nThe talks went on."
+    c = only(claims_of(extractor, text), "deny")
+    assert (c.speaker, c.cue, c.content) == ("Meslet", "Denies", "Turkey’s Intention to Dialogue with Syrian Regime")
+    assert text[c.cue_span[0] : c.cue_span[1]] == "Denies"
+
+
+def test_anaphora_points_back_to_previous_sentence(extractor) -> None:
+    text = ("Turkish media revealed discussions in Ankara about a dialogue with Damascus. Syria denied this.")
+    claims = claims_of(extractor, text)
+    c = only(claims, "deny")
+    assert c.speaker == "Syria"
+    assert c.sentence_ids == ["t:1", "t:0"]
+    assert "discussions in Ankara" in c.content
+
+
+def test_denied_the_report_resolves_to_the_report(extractor) -> None:
+    text = ("The weekly Coastline Review reported that officials held talks about a lease. "
+            "The minister denied the report.")
+    c = only(claims_of(extractor, text), "deny")
+    assert c.sentence_ids == ["t:1", "t:0"] and c.content == "that officials held talks about a lease"
+
+
+def test_negated_denial_is_not_a_denial(extractor) -> None:
+    claims = claims_of(extractor, "The minister did not deny that Atlas representatives had visited the port.")
+    assert [c for c in claims if c.stance == "deny"] == []
+    c = only(claims, "other")
+    assert c.cue == "did not deny" and c.content == "that Atlas representatives had visited the port"
+
+
+def test_speech_inside_a_quotation_is_not_a_separate_claim(extractor) -> None:
+    claims = claims_of(extractor, "“I think the talks will fail,” the envoy said.")
+    assert [(c.speaker, c.cue) for c in claims] == [("the envoy", "said")]
+
+
+def test_spans_index_the_article_text(extractor) -> None:
+    text = "Prices rose.\nThe bank denied that rates would rise, said spokesman Karel Fitz."
+    for c in claims_of(extractor, text):
+        for span in (c.cue_span, c.speaker_span, c.content_span):
+            assert span is not None and 0 <= span[0] < span[1] <= len(text)
+        assert text[c.cue_span[0] : c.cue_span[1]] in c.cue
+
+
+@pytest.mark.parametrize(
+    "question, query",
+    [
+        ("Who denied what?", AttributionQuery(stance="deny")),
+        ("What did Syria deny?", AttributionQuery(stance="deny", speaker="Syria")),
+        ("Who confirmed the meeting, and to whom?", AttributionQuery(stance="confirm", topic="the meeting", to_whom=True)),
+        ("What did Sputnik quote?", AttributionQuery(stance="quote", speaker="Sputnik")),
+        ("Who ruled out a tax increase?", AttributionQuery(stance="rule_out", topic="a tax increase")),
+        ("What did the harbour minister not deny?", AttributionQuery(stance="deny", negated=True, speaker="harbour minister")),
+        ("list all denials", AttributionQuery(stance="deny")),
+    ],
+)
+def test_attribution_questions_are_recognised(question: str, query: AttributionQuery) -> None:
+    assert parse(question) == query
+
+
+@pytest.mark.parametrize("question", ["What is the capital of Mongolia?", "How many doses were delivered?", "Who is the minister?"])
+def test_other_questions_are_not_attribution(question: str) -> None:
+    assert parse(question) is None
+
+
+# -- end to end on the sample article ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sample_engine(tmp_path_factory: pytest.TempPathFactory, minilm) -> Engine:
+    d = tmp_path_factory.mktemp("sample")
+    shutil.copy(need_shared(SAMPLE_ARTICLE), d / SAMPLE_ARTICLE.name)
+    store = Store(Settings(home=tmp_path_factory.mktemp("home")), minilm)
+    ingest([d], store, progress=False)
+    return Engine(store)
+
+
+def test_who_denied_what_on_the_sample_article(sample_engine: Engine) -> None:
+    answer = sample_engine.ask("Who denied what?")
+    assert not answer.abstained
+    quotes = {c.marker: c.quote for c in answer.citations}
+    by_speaker = {c.speaker: c for c in answer.claims}
+    turkish = by_speaker["the Turkish source"]
+    syria = by_speaker["Syria"]
+    cited = lambda claim: {quotes[int(m)] for line in answer.text.splitlines() if line.startswith(claim.speaker + " ")  # noqa: E731
+                            for m in __import__("re").findall(r"\[(\d+)\]", line)}
+    assert any(q.startswith("However, the Turkish source denied this") for q in cited(turkish))
+    assert any("expel U.S. agents (SDF)" in q for q in cited(turkish))
+    assert "Syria denied this." in cited(syria)
+    assert any(q.startswith("In early April, Turkish media revealed discussions in Ankara") for q in cited(syria))
+    assert all(c.stance == "deny" for c in answer.claims)
+
+
+def test_sputnik_quote_and_confirmation(sample_engine: Engine) -> None:
+    answer = sample_engine.ask("What did Sputnik quote?")
+    assert [c.stance for c in answer.claims] == ["quote"]
+    assert "the two sides had agreed" in answer.text
+    answer = sample_engine.ask("Who confirmed that Moscow hosted the meeting, and to whom?")
+    assert answer.citations[0].quote.startswith("A source from Turkey’s ruling Justice and Development Party (AKP) confirmed to al-Modon")
+    assert "al-Modon" in answer.text and answer.claims[0].other_party == "al-Modon"
+
+
+def test_non_attribution_question_uses_retrieval(sample_engine: Engine) -> None:
+    answer = sample_engine.ask("Which war caused fears of spillover into Syria?")
+    assert answer.claims == [] and not answer.abstained and "Ukraine" in answer.text
+
+
+# -- the ledger follows the article -----------------------------------------------------------------
+
+def test_ledger_rebuilt_on_update_and_emptied_on_delete(tmp_path: Path, settings: Settings, hash_embedder, extractor) -> None:
+    store = Store(settings, hash_embedder)
+    f = tmp_path / "port.txt"
+    f.write_text("Port row\n\nThe minister denied that the port was sold.\n")
+    ingest([f], store, progress=False, extractor=extractor)
+    assert [(c.speaker, c.stance) for c in store.catalogue.claims(store.space)] == [("The minister", "deny")]
+    f.write_text("Port row\n\nThe minister confirmed that the port was sold. The union warned of strikes.\n")
+    report = ingest([f], store, progress=False, extractor=extractor)
+    assert report.updated == 1
+    assert sorted((c.speaker, c.stance) for c in store.catalogue.claims(store.space)) == [("The minister", "confirm"), ("The union", "warn")]
+    assert store.catalogue.claims(store.space, stance="deny") == []
+    store.delete("port")
+    assert store.catalogue.claims(store.space) == []
+
+
+def test_cli_claims_and_ask_json(tmp_path: Path) -> None:
+    d = tmp_path / "in"
+    d.mkdir()
+    shutil.copy(need_shared(SAMPLE_ARTICLE), d / SAMPLE_ARTICLE.name)
+    env = {**os.environ, "WHOSAID_HOME": str(tmp_path / "home")}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "ui.cli", *a], capture_output=True, text=True, env=env, timeout=300)  # noqa: E731
+    assert run("ingest", str(d)).returncode == 0
+    r = run("claims", "--stance", "deny", "--json")
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert {row["speaker"] for row in rows} >= {"the Turkish source", "Syria", "Meslet"}
+    assert all(set(row) == {"speaker", "cue", "stance", "content", "article_id", "sentence_indexes"} for row in rows)
+    r = run("claims", "--speaker", "sputnik")
+    assert "quoted ... as saying" in r.stdout and r.stdout.strip().endswith("1 claims")
+    r = run("claims", "--stance", "nonsense")
+    assert r.returncode == 2 and "unknown stance" in r.stderr
+    out = json.loads(run("ask", "What did Syria deny?", "--json").stdout)
+    assert out["claims"][0]["speaker"] == "Syria" and out["claims"][0]["sentence_indexes"] == [12, 11]
+    assert {c["sentence_index"] for c in out["citations"]} == {11, 12}
