@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Iterable, Sequence
 
 from rag.types import Claim, Sentence
@@ -169,6 +169,31 @@ def _subtree(token, exclude: Iterable = ()) -> list:
     return [t for t in token.subtree if t.i not in skip]
 
 
+def _forms(lemma: str) -> set[str]:
+    """Regular inflections of a verb lemma, enough to pre-select sentences worth parsing."""
+    stem = lemma[:-1] if lemma.endswith("e") else lemma
+    out = {lemma, lemma + "s", lemma + "es", lemma + "d", lemma + "ed", stem + "ed", stem + "ing", lemma + "ing"}
+    if lemma.endswith("y"):
+        out |= {lemma[:-1] + "ies", lemma[:-1] + "ied"}
+    if len(lemma) > 2 and lemma[-1] not in "aeiouywx" and lemma[-2] in "aeiou" and lemma[-3] not in "aeiou":
+        out |= {lemma + lemma[-1] + "ed", lemma + lemma[-1] + "ing"}  # "stopped", "planning"
+    return out
+
+
+IRREGULAR = {"said", "told", "thought", "knew", "known", "found", "saw", "seen", "wrote", "written", "spoke", "spoken",
+             "felt", "meant", "held", "understood", "stood", "went", "shown", "made", "hit", "sought", "brought", "gave", "given"}
+
+
+@lru_cache(maxsize=1)
+def _cue_words() -> frozenset[str]:
+    lemmas = set(SPEECH) | set(BELIEF) | set(ATTITUDE) | {lemma for lemma, _ in PHRASAL}
+    return frozenset(set().union(*(_forms(lemma) for lemma in lemmas)) | IRREGULAR | {"according"})
+
+
+def _may_attribute(text: str) -> bool:
+    return any(w in _cue_words() for w in re.findall(r"[a-z]+", text.lower()))
+
+
 def _is_headline(text: str) -> bool:
     """No final stop and mostly capitalised words: a headline or teaser line."""
     words = re.findall(r"[A-Za-z][\w’']*", text)
@@ -194,15 +219,19 @@ class ClaimExtractor:
     def extract(self, article_id: str, sentences: Sequence[Sentence], text: str | None = None) -> list[Claim]:
         """Claims of one article; ``text`` (the article text) lets quotations end at paragraph breaks."""
         drafts: list[_Draft] = []
-        docs = self.nlp.pipe([s.text for s in sentences], batch_size=64)
-        for i, (sentence, doc) in enumerate(zip(sentences, docs)):
+        parse: list[int] = []
+        for i, sentence in enumerate(sentences):
             headline = self._headline(i, sentence) if _is_headline(sentence.text) else None
             if headline is None and (text is None or sentence.start == 0 or text[sentence.start - 1] == "\n"):
                 headline = self._colon_headline(i, sentence)
             if headline:
                 drafts.append(headline)
-                continue
-            drafts.extend(self._from_doc(i, sentence.start, doc))
+            elif _may_attribute(sentence.text):
+                parse.append(i)
+        # Parsing is the expensive step: only sentences with a reporting word are parsed.
+        for i, doc in zip(parse, self.nlp.pipe([sentences[i].text for i in parse], batch_size=64)):
+            drafts.extend(self._from_doc(i, sentences[i].start, doc))
+        drafts.sort(key=lambda d: (d.sentence, d.cue_span or (0, 0)))
         drafts = self._drop_nested(drafts, sentences, text)
         self._quote_content(drafts, sentences)
         self._resolve_pointers(drafts, sentences)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -136,19 +137,24 @@ def ingest(
 
     dim = store.embedder.dim
     bar = tqdm(total=len(pending), unit="article", desc="ingest", disable=not progress, file=sys.stderr)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claims")
     try:
         for b in range(0, len(pending), batch_articles):
             batch = pending[b : b + batch_articles]
             prepared: list[tuple[Prepared, bool]] = []
             for item, version, existed in batch:
-                p = prepare(item, version, store.settings.chunking, extractor)
+                p = prepare(item, version, store.settings.chunking)
                 if p.sentences:
                     prepared.append((p, existed))
                 else:
                     _fail(report, on_error, item, "no sentences found in the article text")
             texts = [c.text for p, _ in prepared for c, _ in p.chunks]
             spans = [s for p, _ in prepared for _, s in p.chunks]
+            # Claim extraction (spaCy, one core) overlaps with embedding (onnxruntime releases the GIL).
+            claims = pool.submit(lambda ps: [extractor.extract(p.loaded.article.id, p.sentences, p.loaded.article.text) for p, _ in ps], prepared)
             chunk_vecs, span_vecs = store.embedder.embed_with_spans(texts, spans)
+            for (p, _), found in zip(prepared, claims.result()):
+                p.claims = found
             writes, pos = [], 0
             for p, _ in prepared:
                 n = len(p.chunks)
@@ -169,6 +175,7 @@ def ingest(
                     report.added_ids.append(p.loaded.article.id)
             bar.update(len(batch))
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
     if report.added or report.updated:
         store.lexical()  # build the BM25 index now, not on the first question
