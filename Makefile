@@ -28,6 +28,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/query.py
 	$(BIN)/python bench/cold.py
+	$(BIN)/python bench/attribution.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

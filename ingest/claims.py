@@ -60,7 +60,8 @@ ATTITUDE: dict[str, str] = {
          "congratulate", "commend", "embrace", "promote", "predict", "recommend", "demand", "propose", "seek",
          "urge", "request", "list", "highlight", "tout", "question", "lambaste", "fault", "deride", "call",
          "vote", "like", "love", "hate", "dislike", "celebrate", "acknowledge", "address", "discuss", "cite",
-         "mention", "promise", "pledge", "vow"],
+         "mention", "promise", "pledge", "vow", "speak", "repeat", "echo", "share", "encourage", "remind",
+         "portray", "advocate", "apologize", "apologise", "offer", "compare", "identify", "nominate", "cheer"],
         "other",
     ),
     **dict.fromkeys(["attack", "lambaste", "fault", "deride", "ridicule", "mock", "decry", "denounce"], "accuse"),
@@ -70,7 +71,7 @@ PHRASAL: dict[tuple[str, str], str] = {
     ("rule", "out"): "rule_out", ("point", "out"): "say", ("point", "to"): "say", ("refer", "to"): "say",
     ("call", "for"): "say", ("call", "on"): "say", ("speak", "of"): "say", ("speak", "about"): "say",
     ("talk", "about"): "say", ("go", "on"): "say", ("weigh", "in"): "say", ("lash", "out"): "accuse",
-    ("hit", "out"): "accuse", ("play", "down"): "deny", ("brush", "off"): "deny", ("push", "back"): "deny",
+    ("hit", "out"): "accuse", ("play", "down"): "deny", ("focus", "on"): "other", ("apologize", "for"): "say", ("brush", "off"): "deny", ("push", "back"): "deny",
     ("shoot", "down"): "deny", ("back", "down"): "other", ("look", "forward"): "other",
 }
 # Prepositions that name the addressee: "confirmed to al-Modon", "told ... "
@@ -363,6 +364,9 @@ class ClaimExtractor:
             particle = [c for c in cue_tokens[1:] if c.dep_ == "prep"]
             if particle and not content_tokens:
                 content_tokens = [t for g in particle[0].children for t in g.subtree]
+        if not content_tokens and tok.dep_ in ("parataxis", "advcl") and tok.lemma_.lower() in QUOTE_VERBS:
+            # "The deal, he said, is done": the content is the clause the interjection sits in
+            content_tokens = _subtree(tok.head, exclude=[tok])
         if not content_tokens and (needs_clause or not self._speaker(tok, doc) or tok.lemma_.lower() not in QUOTE_VERBS):
             return None
 
