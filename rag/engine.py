@@ -1,56 +1,150 @@
-"""Question in, cited :class:`Answer` out: retrieval, an answerer, then citation checking."""
+"""Question in, cited :class:`Answer` out: evidence (claims ledger or retrieval), an answerer (the
+LLM when one is configured, else extractive), then verification by code. ``stream`` yields events as
+the answer is produced; ``ask`` returns the final answer.
+"""
 
 from __future__ import annotations
 
 import time
+from typing import Iterator, Sequence
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
 from rag.attribution import AttributionAnswerer
 from rag.citations import resolve
 from rag.embeddings import Embedder, make_embedder
 from rag.extractive import ABSTAIN_TEXT, AnswerInput, Draft, extractive_answerer
+from rag.llm import make_chat_model
+from rag.llm_answer import Statement, rewrite_question, stream_answer
 from rag.retrieve import HybridSearch
-from rag.settings import Settings
+from rag.settings import LLMSettings, Settings
 from rag.store import Store
-from rag.types import Answer
+from rag.types import Answer, Candidate, Citation, Claim, DeltaEvent, DoneEvent, Event, NoticeEvent, StatementEvent, StatementResult
+from rag.verify import verify_statement
 
 
 class Engine:
-    """Holds the store and answerer for one collection; build one per process and reuse it."""
+    """Holds the store and answerers for one collection; build one per process and reuse it."""
 
-    def __init__(self, store: Store, answerer: Runnable[AnswerInput, Draft] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        answerer: Runnable[AnswerInput, Draft] | None = None,
+        chat_model: BaseChatModel | None = None,
+        llm: LLMSettings | None = None,
+    ) -> None:
         self.store = store
         self.search = HybridSearch(store)
         self.attribution = AttributionAnswerer(store)
         self.answerer = answerer or extractive_answerer(store.settings.answer)
+        self.chat_model = chat_model
+        self.llm = llm or store.settings.llm
 
     @classmethod
-    def open(cls, settings: Settings, collection: str | None = None, embedder: Embedder | None = None) -> "Engine":
+    def open(
+        cls, settings: Settings, collection: str | None = None, embedder: Embedder | None = None, use_llm: bool = True
+    ) -> "Engine":
         embedder = embedder or make_embedder(settings.embedder, settings.openai_api_key)
-        return cls(Store(settings, embedder, collection))
+        chat_model = make_chat_model(settings.llm) if use_llm else None
+        return cls(Store(settings, embedder, collection), chat_model=chat_model, llm=settings.llm)
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
+    def ask(self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = ()) -> Answer:
+        for event in self.stream(question, k, history):
+            if isinstance(event, DoneEvent):
+                return event.answer
+        raise RuntimeError("the answer stream ended without an answer")  # pragma: no cover
+
+    def stream(self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = ()) -> Iterator[Event]:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        # Attribution questions are answered from the claims ledger; others by retrieval.
-        ledger = self.attribution.answer(question)
-        claims = []
+        notice: str | None = None
+        standalone = question
+        if history and self.chat_model is not None:
+            try:
+                standalone = rewrite_question(self.chat_model, question, history)
+            except Exception as e:  # noqa: BLE001 - a failed rewrite still answers the question as asked
+                notice = f"Could not rewrite the follow-up question ({_reason(e)}); answered it as asked."
+            timings["rewrite"] = (time.perf_counter() - t0) * 1000
+        t1 = time.perf_counter()
+        # Attribution questions take their evidence from the claims ledger; others from retrieval.
+        ledger = self.attribution.answer(standalone)
         if ledger is not None:
             shown, draft, claims = ledger
-            t1 = t2 = time.perf_counter()
-            timings["claims"] = (t1 - t0) * 1000
+            timings["claims"] = (time.perf_counter() - t1) * 1000
         else:
-            shown = self.search.candidates(question, k, timings)
-            t1 = time.perf_counter()
-            draft = self.answerer.invoke(AnswerInput(question=question, candidates=shown))
-            t2 = time.perf_counter()
+            shown, draft, claims = self.search.candidates(standalone, k, timings), None, []
+        timings["retrieve"] = (time.perf_counter() - t1) * 1000
+
+        if self.chat_model is not None and shown:
+            try:
+                answer = yield from self._llm(standalone, shown, claims, timings)
+                answer.question, answer.notice = question, notice
+                timings["total"] = (time.perf_counter() - t0) * 1000
+                yield DoneEvent(answer=answer)
+                return
+            except Exception as e:  # noqa: BLE001 - any endpoint or output failure falls back, visibly
+                notice = f"The language model could not answer ({_reason(e)}); showing the extractive answer."
+                yield NoticeEvent(text=notice, reset=True)
+
+        t2 = time.perf_counter()
+        if draft is None:
+            draft = self.answerer.invoke(AnswerInput(question=standalone, candidates=shown))
         text, citations = resolve(draft.text, shown)
         abstained = draft.abstained or not citations
         if abstained:
             text, citations, claims = ABSTAIN_TEXT, [], []
-        t3 = time.perf_counter()
-        timings.update(retrieve=(t1 - t0) * 1000, answer=(t2 - t1) * 1000, citations=(t3 - t2) * 1000, total=(t3 - t0) * 1000)
-        return Answer(
-            question=question, text=text, citations=citations, claims=claims, abstained=abstained, mode=draft.mode, timings=timings
+        timings["answer"] = (time.perf_counter() - t2) * 1000
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        yield DeltaEvent(text=text)
+        answer = Answer(
+            question=question, text=text, citations=citations, claims=claims, abstained=abstained,
+            mode=draft.mode, timings=timings, notice=notice,
         )
+        yield DoneEvent(answer=answer)
+
+    def _llm(
+        self, question: str, shown: list[Candidate], claims: list[Claim], timings: dict[str, float]
+    ) -> Iterator[Event]:
+        """Stream the model's statements, verifying each as it completes; return the Answer."""
+        lexical = self.store.lexical()
+        results: list[StatementResult] = []
+        cited: dict[int, Citation] = {}
+        parts: list[str] = []
+        model_ms = verify_ms = 0.0
+        t = time.perf_counter()
+        for kind, payload in stream_answer(self.chat_model, question, shown, claims, self.llm.citations):
+            now = time.perf_counter()
+            model_ms += (now - t) * 1000
+            if kind == "delta":
+                yield DeltaEvent(text=str(payload))
+            else:
+                assert isinstance(payload, Statement)
+                result, citations = verify_statement(payload.text, payload.citations, shown, lexical)
+                results.append(result)
+                yield StatementEvent(index=len(results) - 1, text=result.text, citations=citations, supported=result.supported)
+                if citations and result.text:
+                    parts.append(result.text + " " + "".join(f"[{c.marker}]" for c in citations))
+                    for c in citations:
+                        cited.setdefault(c.marker, c)
+            t = time.perf_counter()
+            verify_ms += (t - now) * 1000
+        timings["llm"] = model_ms
+        timings["verify"] = verify_ms
+        abstained = not any(r.supported for r in results)
+        used = {c.sentence_id for c in cited.values()}
+        return Answer(
+            question=question,
+            text=ABSTAIN_TEXT if abstained else " ".join(parts),
+            citations=[] if abstained else sorted(cited.values(), key=lambda c: c.marker),
+            claims=[] if abstained else [c for c in claims if used & set(c.sentence_ids)],
+            statements=results,
+            abstained=abstained,
+            mode="llm",
+            timings=timings,
+        )
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text[:160]}" if text else type(e).__name__

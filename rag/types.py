@@ -99,6 +99,15 @@ class Citation(BaseModel):
     url: str = ""
 
 
+class StatementResult(BaseModel):
+    """One statement of an LLM answer after verification."""
+
+    text: str
+    citations: list[int] = Field(default_factory=list, description="Markers that resolved to shown sentences")
+    supported: bool = Field(description="Has valid citations and its content appears in the cited sentences")
+    support: float = Field(default=0.0, description="Share of the statement's term weight found in the cited sentences")
+
+
 class Answer(BaseModel):
     """What ``ask`` returns: the text with ``[n]`` markers and the citations they resolve to."""
 
@@ -108,6 +117,8 @@ class Answer(BaseModel):
     abstained: bool = False
     mode: str = Field(default="extractive", description="Which answerer produced the text")
     claims: list[Claim] = Field(default_factory=list, description="Ledger entries the answer rests on (attribution questions)")
+    statements: list[StatementResult] = Field(default_factory=list, description="Per-statement verification (LLM answers)")
+    notice: str | None = Field(default=None, description="Why the answer is not what was configured, e.g. LLM fallback")
     timings: dict[str, float] = Field(default_factory=dict, description="Milliseconds per step")
 
     def to_json_dict(self) -> dict:
@@ -130,5 +141,42 @@ class Answer(BaseModel):
                 for c in self.citations
             ],
             "claims": [c.to_json_dict() for c in self.claims],
+            "statements": [st.model_dump() for st in self.statements],
+            "notice": self.notice,
             "timings_ms": {k: round(v, 2) for k, v in self.timings.items()},
         }
+
+
+class DeltaEvent(BaseModel):
+    """More answer text (citation markers excluded; they come with the statement)."""
+
+    type: Literal["delta"] = "delta"
+    text: str
+
+
+class StatementEvent(BaseModel):
+    """A completed statement with its verified citations."""
+
+    type: Literal["statement"] = "statement"
+    index: int
+    text: str
+    citations: list[Citation]
+    supported: bool
+
+
+class NoticeEvent(BaseModel):
+    """Something the reader should know; ``reset`` means discard the text streamed so far."""
+
+    type: Literal["notice"] = "notice"
+    text: str
+    reset: bool = False
+
+
+class DoneEvent(BaseModel):
+    """The final, authoritative answer."""
+
+    type: Literal["done"] = "done"
+    answer: Answer
+
+
+Event = DeltaEvent | StatementEvent | NoticeEvent | DoneEvent

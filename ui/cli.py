@@ -90,21 +90,44 @@ def ask(
     home: Home = None,
     as_json: AsJson = False,
     k: Annotated[Optional[int], typer.Option("-k", min=1, max=100, help="Candidate sentences retrieved (default 10)", show_default=False)] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is produced")] = False,
+    llm: Annotated[bool, typer.Option("--llm/--no-llm", help="Use the configured LLM endpoint (default when one is set)")] = True,
 ) -> None:
     """Answer a question from the ingested articles, citing each sentence it quotes by number."""
     from rag.engine import Engine
+    from rag.llm import make_chat_model
+    from rag.types import DeltaEvent, DoneEvent, NoticeEvent, StatementEvent
 
     if not question.strip():
         _die("the question is empty")
     store = _store(home, collection)
     if not store.catalogue.counts(store.space)["articles"]:
         _die(f"collection '{store.settings.collection}' is empty: run `whosaid ingest PATH` first")
-    answer = Engine(store).ask(question, k)
+    engine = Engine(store, chat_model=make_chat_model(store.settings.llm) if llm else None)
+    answer = None
+    for event in engine.stream(question, k):
+        if isinstance(event, DoneEvent):
+            answer = event.answer
+        elif not stream or as_json:
+            continue
+        elif isinstance(event, DeltaEvent):
+            typer.echo(event.text, nl=False)
+        elif isinstance(event, StatementEvent):
+            marks = "".join(f"[{c.marker}]" for c in event.citations)
+            typer.echo(f" {marks}" + ("" if event.supported else " (unsupported)") + " ", nl=False)
+        elif isinstance(event, NoticeEvent):
+            typer.echo(f"\nnotice: {event.text}", err=True)
     store.close()
+    assert answer is not None
     if as_json:
         typer.echo(json.dumps(answer.to_json_dict(), ensure_ascii=False))
         return
-    typer.echo(answer.text)
+    if stream:
+        typer.echo("")
+    else:
+        if answer.notice:
+            typer.echo(f"notice: {answer.notice}", err=True)
+        typer.echo(answer.text)
     for c in answer.citations:
         typer.echo(f"  [{c.marker}] {c.title} ({c.article_id}, sentence {c.sentence_index}, chars {c.start}-{c.end})")
 
