@@ -146,5 +146,18 @@ class Engine:
 
 
 def _reason(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return f"{type(e).__name__}: {text[:160]}" if text else type(e).__name__
+    """A short, human reason for a failed model call."""
+    import openai
+
+    from rag.llm_answer import MalformedOutput
+
+    text = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+    if isinstance(e, openai.APITimeoutError):
+        return "the request timed out"
+    if isinstance(e, openai.APIConnectionError):
+        return "could not connect to the endpoint"
+    if isinstance(e, openai.APIStatusError):
+        return f"HTTP {e.status_code}" + (" rate limited" if e.status_code == 429 else "")
+    if isinstance(e, MalformedOutput):
+        return f"malformed output: {text}"
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__

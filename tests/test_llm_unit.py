@@ -97,7 +97,7 @@ def test_malformed_tool_arguments_fall_back_to_extractive_with_a_notice(store: S
     events = list(eng.stream(QUESTION))
     notices = [e for e in events if isinstance(e, NoticeEvent)]
     answer = events[-1].answer
-    assert notices and notices[0].reset and "MalformedOutput" in notices[0].text
+    assert notices and notices[0].reset and "malformed output" in notices[0].text
     assert answer.mode == "extractive" and answer.notice == notices[0].text
     assert not answer.abstained and "ruled out water rationing" in answer.text
 

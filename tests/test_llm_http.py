@@ -1,0 +1,139 @@
+"""The LLM path end to end through the real openai client and ChatOpenAI against a scripted
+OpenAI-compatible server on 127.0.0.1: tool calls, inline text, streaming, 429, 500, timeouts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingest.pipeline import ingest
+from rag.engine import Engine
+from rag.llm import make_chat_model
+from rag.settings import LLMSettings, Settings
+from rag.store import Store
+from tests.conftest import SAMPLES
+from tests.openai_server import ScriptedOpenAI, Sleep, Status, Text, ToolCall
+
+QUESTION = "What did the water authority decide about rationing?"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, minilm) -> Store:
+    d = tmp_path_factory.mktemp("corpus")
+    shutil.copytree(SAMPLES, d / "samples")
+    s = Store(Settings(home=tmp_path_factory.mktemp("home")), minilm)
+    ingest([d], s, progress=False)
+    return s
+
+
+@pytest.fixture
+def server():
+    with ScriptedOpenAI() as s:
+        yield s
+
+
+def engine(store: Store, server: ScriptedOpenAI, **llm) -> Engine:
+    settings = LLMSettings(base_url=server.base_url, model="scripted", **{"retries": 0, "timeout": 5, **llm})
+    return Engine(store, chat_model=make_chat_model(settings), llm=settings)
+
+
+def marker(store: Store) -> int:
+    return next(n for n, c in enumerate(Engine(store).search.candidates(QUESTION), start=1) if "ruled out water rationing" in c.sentence.text)
+
+
+def cited(text: str, n: int) -> str:
+    return json.dumps({"statements": [{"text": text, "citations": [n]}]})
+
+
+def test_streamed_tool_call_answer(store: Store, server: ScriptedOpenAI) -> None:
+    n = marker(store)
+    server.push(ToolCall("CitedAnswer", cited("The authority ruled out water rationing", n), chunk_size=5))
+    answer = engine(store, server, max_tokens=123).ask(QUESTION)
+    assert answer.mode == "llm" and answer.text == f"The authority ruled out water rationing [{n}]"
+    body = server.requests[0]
+    assert body["stream"] is True and body["tools"][0]["function"]["name"] == "CitedAnswer"
+    # llama.cpp-style servers read max_tokens; OpenAI reads max_completion_tokens: both are sent
+    assert body["max_tokens"] == 123 and body["max_completion_tokens"] == 123
+    assert "<<<SENTENCES" in body["messages"][1]["content"]
+    assert answer.timings["llm"] > 0 and answer.timings["verify"] >= 0
+
+
+def test_inline_text_answer(store: Store, server: ScriptedOpenAI) -> None:
+    n = marker(store)
+    server.push(Text(f"The authority ruled out water rationing [{n}]. Invented [88]."))
+    answer = engine(store, server, citations="inline").ask(QUESTION)
+    assert answer.mode == "llm" and [c.marker for c in answer.citations] == [n]
+    assert "tools" not in server.requests[0]
+
+
+def test_server_without_tools_gets_inline_prompt(store: Store, server: ScriptedOpenAI) -> None:
+    n = marker(store)
+    server.push(Status(400, "tools are not supported"), Text(f"The authority ruled out water rationing [{n}]."))
+    answer = engine(store, server).ask(QUESTION)
+    assert answer.mode == "llm" and answer.citations[0].marker == n
+    assert "tools" in server.requests[0] and "tools" not in server.requests[1]
+
+
+def test_429_is_retried(store: Store, server: ScriptedOpenAI) -> None:
+    n = marker(store)
+    server.push(Status(429, "slow down", retry_after=0), ToolCall("CitedAnswer", cited("The authority ruled out water rationing", n)))
+    answer = engine(store, server, retries=1).ask(QUESTION)
+    assert answer.mode == "llm" and len(server.requests) == 2
+
+
+@pytest.mark.parametrize("replies, reason", [
+    ([Status(500), Status(500)], "HTTP 500"),
+    ([Status(429, retry_after=0), Status(429, retry_after=0)], "HTTP 429 rate limited"),
+    ([Sleep(3, Text("too late")), Sleep(3, Text("too late"))], "timed out"),
+    ([ToolCall("CitedAnswer", '{"statements": [{"text": 1}')], "malformed output"),
+])
+def test_failures_fall_back_to_extractive_with_a_notice(store: Store, server: ScriptedOpenAI, replies, reason: str) -> None:
+    server.push(*replies)
+    answer = engine(store, server, retries=1, timeout=0.5).ask(QUESTION)
+    assert answer.mode == "extractive" and reason in answer.notice
+    assert "ruled out water rationing" in answer.text and answer.citations
+
+
+def test_unreachable_endpoint_falls_back(store: Store) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = LLMSettings(base_url=f"http://127.0.0.1:{port}/v1", retries=0, timeout=2)
+    answer = Engine(store, chat_model=make_chat_model(settings), llm=settings).ask(QUESTION)
+    assert answer.mode == "extractive" and "could not connect" in answer.notice
+
+
+def _cli(home: Path, server: ScriptedOpenAI, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WHOSAID_HOME": str(home), "OPENAI_BASE_URL": server.base_url, "WHOSAID_LLM_MODEL": "scripted",
+           "WHOSAID_LLM_RETRIES": "0"}
+    return subprocess.run([sys.executable, "-m", "ui.cli", *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_cli_ask_json_and_stream(tmp_path: Path, server: ScriptedOpenAI) -> None:
+    home = tmp_path / "home"
+    assert _cli(home, server, "ingest", str(SAMPLES)).returncode == 0
+    store = Store(Settings(home=home), None)  # type: ignore[arg-type] - only the catalogue is read
+    rows = [c for c in store.catalogue.claims(store.space, stance="rule_out") if "rationing" in c.content]
+    assert rows
+    server.push(ToolCall("CitedAnswer", json.dumps({"statements": [{"text": "The authority ruled out water rationing", "citations": [1]}]})))
+    out = json.loads(_cli(home, server, "ask", "Who ruled out water rationing?", "--json").stdout)
+    assert out["mode"] == "llm" and out["notice"] is None
+    assert out["statements"] == [{"text": "The authority ruled out water rationing", "citations": [1], "supported": True, "support": out["statements"][0]["support"]}]
+    assert "ruled out water rationing" in out["citations"][0]["text"]
+
+    server.push(ToolCall("CitedAnswer", json.dumps({"statements": [{"text": "The authority ruled out water rationing", "citations": [1]}]}), chunk_size=4))
+    r = _cli(home, server, "ask", "Who ruled out water rationing?", "--stream")
+    assert r.returncode == 0 and r.stdout.startswith("The authority ruled out water rationing [1]")
+
+    server.push(Status(500))
+    r = _cli(home, server, "ask", "Who ruled out water rationing?")
+    assert r.returncode == 0 and "notice: The language model could not answer" in r.stderr
+    r = _cli(home, server, "ask", "Who ruled out water rationing?", "--no-llm", "--json")
+    assert json.loads(r.stdout)["mode"] == "extractive" and len(server.requests) == 3
