@@ -111,6 +111,8 @@ OBJECT_DEPS = ("dobj", "obj", "attr")
 EDGE_PUNCT = set(",;:.-—–()\"'“”‘’«»[] ")
 
 
+#: Reported denials, confirmations... inside another claim's content stay claims of their own.
+KEEP_NESTED = ("deny", "confirm", "rule_out", "accuse", "quote")
 FIRST_SECOND_PERSON = {"i", "we", "you", "me", "us", "myself", "ourselves", "yourself", "yourselves"}
 QUOTE_PAIRS = {"“": "”", "«": "»", '"': '"'}
 
@@ -491,7 +493,7 @@ class ClaimExtractor:
             c0, c1 = d.cue_span
             if any(q0 <= c0 and c1 <= q1 for q0, q1 in quoted):
                 continue
-            if any(s0 <= c0 and c1 <= s1 and (s0, s1) != d.content_span for s0, s1 in contents):
+            if d.stance not in KEEP_NESTED and any(s0 <= c0 and c1 <= s1 and (s0, s1) != d.content_span for s0, s1 in contents):
                 continue
             keep.append(d)
         return keep
