@@ -80,7 +80,7 @@ class Engine:
             try:
                 answer = yield from self._llm(standalone, shown, claims, timings)
                 answer.question, answer.notice = question, notice
-                timings["total"] = (time.perf_counter() - t0) * 1000
+                answer.timings["total"] = (time.perf_counter() - t0) * 1000
                 yield DoneEvent(answer=answer)
                 return
             except Exception as e:  # noqa: BLE001 - any endpoint or output failure falls back, visibly

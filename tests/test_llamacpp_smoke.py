@@ -79,6 +79,7 @@ def test_small_local_model_round_trip(llama_server: str, tmp_path: Path, minilm,
         f"{c.article_id}:{i}" for c in store.catalogue.claims(store.space) for i in c.sentence_indexes
     }
     answer = engine.ask(question)
+    print(f"\n[{citations}] mode={answer.mode} notice={answer.notice!r} text={answer.text[:200]!r}")
     assert answer.mode in ("llm", "extractive")
     assert answer.mode == "llm" or answer.notice  # a fallback always says why
     assert {c.sentence_id for c in answer.citations} <= shown

@@ -56,6 +56,7 @@ def test_valid_tool_answer_is_cited_and_supported(store: Store) -> None:
     assert [c.marker for c in answer.citations] == [n]
     assert "ruled out water rationing" in answer.citations[0].quote
     assert answer.statements[0].supported and answer.statements[0].citations == [n]
+    assert answer.timings["total"] >= answer.timings["llm"] > 0
     assert model.tools_bound and model.tools_bound[0][1]["tool_choice"] == "CitedAnswer"
 
 
