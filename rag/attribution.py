@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import numpy as np
 
 from rag.extractive import Draft
 from rag.store import Store
@@ -86,8 +85,11 @@ def _strip_article(speaker: str) -> str:
 class AttributionAnswerer:
     """Answers recognised attribution questions from the ledger of one store."""
 
-    def __init__(self, store: Store, max_claims: int = 8, max_listed: int = 30, min_relevance: float = 0.35) -> None:
+    def __init__(
+        self, store: Store, max_claims: int = 8, max_listed: int = 30, min_relevance: float = 0.35, shortlist: int = 40
+    ) -> None:
         self.store = store
+        self.shortlist = shortlist
         self.max_claims = max_claims
         self.max_listed = max_listed
         self.min_relevance = min_relevance
@@ -119,16 +121,17 @@ class AttributionAnswerer:
         lexical = self.store.lexical()
         terms = lexical.terms(topic)
         qv = self.store.embedder.embed_query(topic)
-        rows = self.store.catalogue.window_sentences(
-            self.store.space, [(c.article_id, c.sentence_indexes[0], c.sentence_indexes[0]) for c in claims], self.store.embedder.dim
+        vec = self.store.catalogue.sentence_vectors(
+            self.store.space, [(c.article_id, c.sentence_indexes[0]) for c in claims], self.store.embedder.dim
         )
-        vec = {(s.article_id, s.index): v for s, _, _, v in rows}
+        dense = [float(vec[(c.article_id, c.sentence_indexes[0])] @ qv) for c in claims]
+        # term coverage costs a tokenisation per claim: only for the densest few dozen
+        shortlist = sorted(range(len(claims)), key=lambda i: -dense[i])[: self.shortlist]
         scored = []
-        for c in claims:
-            v = vec.get((c.article_id, c.sentence_indexes[0]))
-            dense = float(v @ qv) if v is not None else 0.0
+        for i in shortlist:
+            c = claims[i]
             lex = lexical.coverage(terms, f"{c.content} {c.other_party} {c.speaker}")
-            scored.append((0.5 * dense + 0.5 * lex, c))
+            scored.append((0.5 * dense[i] + 0.5 * lex, c))
         scored.sort(key=lambda x: -x[0])
         if not scored or scored[0][0] < self.min_relevance:
             return []

@@ -238,6 +238,19 @@ class Catalogue:
                 out.append((sentence, title, url, _blob_to_vec(vec, dim)))
         return out
 
+    def sentence_vectors(self, space: str, keys: Sequence[tuple[str, int]], dim: int) -> dict[tuple[str, int], np.ndarray]:
+        """Pooled vectors of ``(article_id, index)`` sentences, in few queries (missing ones are zero)."""
+        out = {k: np.zeros(dim, dtype=np.float32) for k in keys}
+        by_article: dict[str, list[int]] = {}
+        for aid, idx in keys:
+            by_article.setdefault(aid, []).append(idx)
+        for aid, idxs in by_article.items():
+            marks = ",".join("?" * len(idxs))
+            q = f"SELECT idx, vec FROM sentences WHERE space=? AND article_id=? AND idx IN ({marks})"
+            for idx, vec in self._db.execute(q, (space, aid, *idxs)):
+                out[(aid, idx)] = _blob_to_vec(vec, dim)
+        return out
+
     def counts(self, space: str) -> dict[str, int]:
         return {
             table: self._db.execute(f"SELECT COUNT(*) FROM {table} WHERE space=?", (space,)).fetchone()[0]

@@ -81,6 +81,18 @@ def minilm():
     return MiniLMOnnxEmbedder()
 
 
+@pytest.fixture(scope="module")
+def sample_store(tmp_path_factory: pytest.TempPathFactory, minilm):
+    """The bundled sample articles ingested with the real embedder (one store per test module)."""
+    from ingest.pipeline import ingest
+    from rag.store import Store
+
+    store = Store(Settings(home=tmp_path_factory.mktemp("home")), minilm)
+    ingest([SAMPLES], store, progress=False)
+    yield store
+    store.close()
+
+
 def need_shared(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"development data not present: {path}")

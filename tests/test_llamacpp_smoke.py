@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -30,6 +27,7 @@ from rag.llm import make_chat_model
 from rag.settings import LLMSettings, Settings
 from rag.store import Store
 from tests.conftest import SAMPLES
+from tests.servers import free_port, serving
 
 pytestmark = pytest.mark.llamacpp
 
@@ -42,28 +40,11 @@ def llama_server():
         pytest.skip("set WHOSAID_SMOKE_GGUF to a SmolLM2 GGUF file to run the llama.cpp smoke test")
     if subprocess.run([python, "-c", "import llama_cpp.server"], capture_output=True).returncode != 0:
         pytest.skip("llama-cpp-python[server] is not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [python, "-m", "llama_cpp.server", "--model", gguf, "--n_threads", "2", "--n_ctx", "4096",
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "/models", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("llama.cpp server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(20)
+    port = free_port()
+    command = [python, "-m", "llama_cpp.server", "--model", gguf, "--n_threads", "2", "--n_ctx", "4096",
+               "--host", "127.0.0.1", "--port", str(port)]
+    with serving(command, f"http://127.0.0.1:{port}/v1/models", timeout=120, name="llama.cpp server"):
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 @pytest.mark.parametrize("citations", ["inline", "auto"])

@@ -5,32 +5,26 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import ingest
 from rag.engine import Engine
 from rag.llm import make_chat_model
 from rag.settings import LLMSettings, Settings
 from rag.store import Store
 from tests.conftest import SAMPLES
+from tests.servers import free_port
 from tests.openai_server import ScriptedOpenAI, Sleep, Status, Text, ToolCall
 
 QUESTION = "What did the water authority decide about rationing?"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory, minilm) -> Store:
-    d = tmp_path_factory.mktemp("corpus")
-    shutil.copytree(SAMPLES, d / "samples")
-    s = Store(Settings(home=tmp_path_factory.mktemp("home")), minilm)
-    ingest([d], s, progress=False)
-    return s
+def store(sample_store: Store) -> Store:
+    return sample_store
 
 
 @pytest.fixture
@@ -102,10 +96,7 @@ def test_failures_fall_back_to_extractive_with_a_notice(store: Store, server: Sc
 
 
 def test_unreachable_endpoint_falls_back(store: Store) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    settings = LLMSettings(base_url=f"http://127.0.0.1:{port}/v1", retries=0, timeout=2)
+    settings = LLMSettings(base_url=f"http://127.0.0.1:{free_port()}/v1", retries=0, timeout=2)
     answer = Engine(store, chat_model=make_chat_model(settings), llm=settings).ask(QUESTION)
     assert answer.mode == "extractive" and "could not connect" in answer.notice
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,19 +14,14 @@ from rag.llm_answer import InlineSplitter, build_messages
 from rag.settings import LLMSettings, Settings
 from rag.store import Store
 from rag.types import DeltaEvent, DoneEvent, NoticeEvent, StatementEvent
-from tests.conftest import SAMPLES
 from tests.fakes import ScriptedChatModel, ToolReply
 
 QUESTION = "What did the water authority decide about rationing?"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory, minilm) -> Store:
-    d = tmp_path_factory.mktemp("corpus")
-    shutil.copytree(SAMPLES, d / "samples")
-    s = Store(Settings(home=tmp_path_factory.mktemp("home")), minilm)
-    ingest([d], s, progress=False)
-    return s
+def store(sample_store: Store) -> Store:
+    return sample_store
 
 
 def engine(store: Store, *replies, citations: str = "auto", tools: bool = True) -> tuple[Engine, ScriptedChatModel]:
@@ -148,7 +142,7 @@ def test_injected_instruction_is_quoted_data_and_links_are_stripped(store: Store
     q = "What does the water bulletin say about previous instructions?"
     cands = Engine(store).search.candidates(q)
     n = next(i for i, c in enumerate(cands, start=1) if c.sentence.article_id == "evil")
-    eng, model = engine(store, tool((f"The bulletin asks readers to ignore previous instructions ![x](http://evil.example/x.png) [see](http://evil.example) <img src=x onerror=alert(1)>", [n])))
+    eng, model = engine(store, tool(("The bulletin asks readers to ignore previous instructions ![x](http://evil.example/x.png) [see](http://evil.example) <img src=x onerror=alert(1)>", [n])))
     answer = eng.ask(q)
     prompt = model.calls[0][1].content
     assert model.calls[0][0].content.startswith("You answer questions about news articles")

@@ -3,11 +3,7 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +12,7 @@ import pytest
 from ingest.pipeline import ingest
 from rag.settings import Settings
 from rag.store import Store
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.servers import free_port, serving
 
 
 @pytest.fixture(scope="module")
@@ -29,24 +20,11 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory):
     exe = Path(sys.executable).with_name("chroma")
     if not exe.exists():
         pytest.skip("chroma CLI not installed")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(exe), "run", "--path", str(tmp_path_factory.mktemp("chroma-server")), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("chroma server did not start")
-    yield port
-    proc.terminate()
-    proc.wait(10)
+    port = free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    command = [str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
+    with serving(command, f"http://127.0.0.1:{port}/api/v2/heartbeat", name="chroma server"):
+        yield port
 
 
 @pytest.fixture(params=["persistent", "http"])
