@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, default=CORPUS, help=f"JSONL corpus to ingest (default: {CORPUS})")
     ap.add_argument("--no-stages", action="store_true", help="do not wrap pipeline stages with timers")
     ap.add_argument("--no-spans", action="store_true", help="skip the extra raw embed_with_spans pass")
-    ap.add_argument("--batch-articles", type=int, default=None, metavar="N", help="pass batch_articles=N to ingest() (default: the pipeline's own, 32)")
+    ap.add_argument("--batch-articles", type=int, default=None, metavar="N", help="pass batch_articles=N to ingest() (default: the pipeline's own, 64)")
     ap.add_argument("--raw-repeat", type=int, default=1, metavar="N", help="time the raw embed() pass N times and use the fastest (default 1)")
     ap.add_argument("--profile", type=int, default=0, metavar="N", help="run the pipeline under cProfile and print the top N functions (slows it down)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary WHOSAID_HOME")

@@ -53,7 +53,7 @@ class Prepared:
     version: str
     sentences: list[Sentence]
     chunks: list[tuple[Chunk, list[tuple[int, int]]]]
-    claims: list[Claim]
+    claims: list[Claim] = field(default_factory=list)  # filled while the chunks are embedded
 
 
 def article_version(article: Article) -> str:
@@ -62,14 +62,13 @@ def article_version(article: Article) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def prepare(loaded: Loaded, version: str, chunking: ChunkingSettings, extractor: ClaimExtractor | None = None) -> Prepared:
+def prepare(loaded: Loaded, version: str, chunking: ChunkingSettings) -> Prepared:
     a = loaded.article
     sentences = [
         Sentence(article_id=a.id, index=i, text=a.text[s:e], start=s, end=e)
         for i, (s, e) in enumerate(split_sentences(a.text))
     ]
-    claims = extractor.extract(a.id, sentences, a.text) if sentences and extractor else []
-    return Prepared(loaded, version, sentences, make_chunks(a.id, a.title, sentences, chunking), claims)
+    return Prepared(loaded, version, sentences, make_chunks(a.id, a.title, sentences, chunking))
 
 
 def _sentence_vectors(p: Prepared, span_vecs: Sequence[np.ndarray], dim: int) -> np.ndarray:
@@ -112,7 +111,7 @@ def ingest(
     store: Store,
     *,
     progress: bool = True,
-    batch_articles: int = 256,
+    batch_articles: int = 64,
     on_error: Callable[[LoadError], None] | None = None,
     extractor: ClaimExtractor | None = None,
 ) -> IngestReport:
