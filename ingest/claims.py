@@ -104,7 +104,7 @@ COLON_HEADLINE = re.compile(r"^(?P<speaker>[A-Z][\w.’'&-]*(?: [A-Z\w.’'&-]+)
 NOT_SPEAKERS = {"read", "see", "update", "updated", "watch", "photo", "photos", "video", "breaking", "related", "note",
                 "editor's", "editor’s", "source", "sources", "question", "answer", "q", "a", "warning", "exclusive",
                 "wait", "here", "more", "also", "live", "analysis", "opinion", "correction", "listen", "subscribe"}
-CONTENT_DEPS = ("ccomp", "xcomp", "parataxis")
+CONTENT_DEPS = ("ccomp", "xcomp", "parataxis", "oprd")
 # Verbs that may stand alone next to a quotation in a neighbouring sentence: “...” she said.
 QUOTE_VERBS = {"say", "add", "tell", "write", "ask", "continue", "explain", "reply", "respond", "note", "answer", "tweet", "recall", "insist", "declare", "exclaim", "conclude"}
 OBJECT_DEPS = ("dobj", "obj", "attr")
@@ -274,8 +274,8 @@ class ClaimExtractor:
     def _colon_headline(self, i: int, sentence: Sentence) -> _Draft | None:
         """'Graham: Trump's Rhetoric Destroying GOP' - a paragraph opening with 'Source: statement'."""
         m = COLON_HEADLINE.match(sentence.text)
-        if not m or m.group("speaker").lower().split()[0] in NOT_SPEAKERS:
-            return None
+        if not m or m.group("speaker").lower().split()[0] in NOT_SPEAKERS or _may_attribute(m.group("speaker")):
+            return None  # "The source added: ..." has a verb of its own: the parse handles it
         o = sentence.start
         return _Draft(
             sentence=i, speaker=m.group("speaker"), cue=":", stance="say", content=m.group("content"),
@@ -307,8 +307,10 @@ class ClaimExtractor:
                 return PHRASAL[(lemma, child.lower_)], [tok, child], False
         if lemma in SPEECH:
             return SPEECH[lemma], [tok], False
-        if lemma in BELIEF and any(c.dep_ in CONTENT_DEPS for c in tok.children):
+        if lemma in BELIEF and any(c.dep_ in CONTENT_DEPS + ("oprd", "acomp") for c in tok.children):
             return BELIEF[lemma], [tok], True
+        if lemma in BELIEF and any(c.dep_ in OBJECT_DEPS for c in tok.children) and any(c.dep_ == "nsubj" and c.pos_ != "PRON" for c in tok.children):
+            return BELIEF[lemma], [tok], False
         if lemma in ATTITUDE:
             return ATTITUDE[lemma], [tok], False
         if lemma in BELIEF:

@@ -98,6 +98,13 @@ def test_headline_and_teaser_lines(extractor) -> None:
     assert text[c.cue_span[0] : c.cue_span[1]] == "Denies"
 
 
+def test_colon_headline_and_colon_after_a_verb(extractor) -> None:
+    c = only(claims_of(extractor, "Graham: Trump’s Rhetoric Is Destroying the Party\nThe vote is today."), "say")
+    assert (c.speaker, c.cue, c.content) == ("Graham", ":", "Trump’s Rhetoric Is Destroying the Party")
+    c = only(claims_of(extractor, "The source added: “Now is not the time to open new fronts.”"), "say")
+    assert (c.speaker, c.cue) == ("The source", "added")
+
+
 def test_anaphora_points_back_to_previous_sentence(extractor) -> None:
     text = ("Turkish media revealed discussions in Ankara about a dialogue with Damascus. Syria denied this.")
     claims = claims_of(extractor, text)
