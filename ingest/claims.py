@@ -376,7 +376,8 @@ class ClaimExtractor:
 
         # addressee: "confirmed to al-Modon", "told reporters"
         if stance != "quote":
-            to = [c for c in children if c.dep_ in ("prep", "dative") and c.lower_ in ADDRESSEE_PREP and c.i < (content_tokens[0].i if content_tokens else len(doc))]
+            inside = {t.i for t in content_tokens}
+            to = [c for c in children if c.dep_ in ("prep", "dative") and c.lower_ in ADDRESSEE_PREP and c.i not in inside]
             if to and tok.lemma_.lower() not in ("point", "refer"):
                 other_party = _text_span(_subtree(to[0]), doc, offset)[0]
                 if other_party.lower().startswith("to "):

@@ -86,6 +86,12 @@ def test_confirmed_to_names_the_addressee(extractor) -> None:
     assert (c.cue, c.other_party, c.content) == ("confirmed to", "al-Modon", "that Moscow hosted the meeting")
 
 
+def test_addressee_after_the_object(extractor) -> None:
+    text = "Maj. Gen. Anton Weller, commander of the northern district, confirmed the meeting to the regional broadcaster Radio Nord."
+    c = only(claims_of(extractor, text), "confirm")
+    assert (c.content, c.other_party, c.cue) == ("the meeting", "the regional broadcaster Radio Nord", "confirmed ... to")
+
+
 def test_ruled_out(extractor) -> None:
     c = only(claims_of(extractor, "Finance Minister Sofia Brandt ruled out a tax increase."), "rule_out")
     assert (c.speaker, c.cue, c.content) == ("Finance Minister Sofia Brandt", "ruled out", "a tax increase")
