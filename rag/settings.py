@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_data_dir
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Bumped when sentence splitting or chunk construction changes in a way that changes vectors.
@@ -59,11 +59,16 @@ class AnswerSettings(BaseModel):
     relative: float = Field(default=0.85, ge=0, le=1, description="Further sentences must score this share of the best")
 
 
-class LLMSettings(BaseModel):
-    """The chat model endpoint (built by :func:`rag.llm.make_chat_model`)."""
+class LLMSettings(BaseSettings):
+    """The chat model endpoint (built by :func:`rag.llm.make_chat_model`); ``WHOSAID_LLM_*`` variables."""
 
-    base_url: str = Field(default="", description="OpenAI-compatible server (vLLM, llama.cpp, Ollama); empty: OpenAI itself")
-    api_key: str = Field(default="", description="OPENAI_API_KEY; local servers accept any value")
+    model_config = SettingsConfigDict(env_prefix="WHOSAID_LLM_", extra="ignore", populate_by_name=True)
+
+    base_url: str = Field(
+        default="", validation_alias=AliasChoices("WHOSAID_LLM_BASE_URL", "OPENAI_BASE_URL", "base_url"),
+        description="OpenAI-compatible server (vLLM, llama.cpp, Ollama); empty: OpenAI itself",
+    )
+    api_key: str = Field(default="", validation_alias=AliasChoices("OPENAI_API_KEY", "api_key"), description="Local servers accept any value")
     model: str = Field(default="", description="Model name; default gpt-4o-mini for OpenAI, 'local' for a base URL")
     timeout: float = Field(default=30.0, gt=0, description="Seconds per request")
     retries: int = Field(default=2, ge=0, description="Retries on connection errors, 429 and 5xx")
@@ -71,10 +76,11 @@ class LLMSettings(BaseModel):
     citations: Literal["auto", "tools", "inline"] = Field(
         default="auto", description="auto: tool-call structured output, inline [n] markers if the server returns none"
     )
+    enabled: bool = Field(default=True, description="false forces the extractive answerer")
 
     @property
     def configured(self) -> bool:
-        return bool(self.base_url or self.api_key)
+        return self.enabled and bool(self.base_url or self.api_key)
 
 
 class ChromaSettings(BaseModel):
@@ -99,14 +105,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
     openai_api_key: str = Field(default="", validation_alias="OPENAI_API_KEY")
-    openai_base_url: str = Field(default="", validation_alias="OPENAI_BASE_URL")
-    llm_base_url: str = Field(default="", description="WHOSAID_LLM_BASE_URL (wins over OPENAI_BASE_URL)")
-    llm_model: str = Field(default="", description="WHOSAID_LLM_MODEL")
-    llm_timeout: float = Field(default=30.0, gt=0, description="WHOSAID_LLM_TIMEOUT, seconds")
-    llm_retries: int = Field(default=2, ge=0, description="WHOSAID_LLM_RETRIES")
-    llm_max_tokens: int = Field(default=600, ge=16, description="WHOSAID_LLM_MAX_TOKENS")
-    llm_citations: Literal["auto", "tools", "inline"] = Field(default="auto", description="WHOSAID_LLM_CITATIONS")
-    llm_enabled: bool = Field(default=True, description="WHOSAID_LLM_ENABLED=false forces the extractive answerer")
+    llm: LLMSettings = Field(default_factory=LLMSettings, description="Chat model endpoint (WHOSAID_LLM_* variables)")
 
     @field_validator("collection")
     @classmethod
@@ -114,19 +113,6 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,40}[A-Za-z0-9]|[A-Za-z0-9]", v):
             raise ValueError("collection names use letters, digits, '-' and '_' (1-42 characters)")
         return v
-
-    @property
-    def llm(self) -> LLMSettings:
-        """The chat-model section, assembled from the flat ``WHOSAID_LLM_*`` / ``OPENAI_*`` variables."""
-        return LLMSettings(
-            base_url=self.llm_base_url or self.openai_base_url,
-            api_key=self.openai_api_key,
-            model=self.llm_model,
-            timeout=self.llm_timeout,
-            retries=self.llm_retries,
-            max_tokens=self.llm_max_tokens,
-            citations=self.llm_citations,
-        ) if self.llm_enabled else LLMSettings()
 
     def index_fingerprint(self) -> str:
         """Hash of every setting that changes the stored vectors or chunks."""
