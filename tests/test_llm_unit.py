@@ -212,3 +212,15 @@ def test_prompt_quotes_each_sentence_as_data(store: Store) -> None:
     assert human.startswith('Question: "Who said \\"hi\\"?"')
     assert f"[1] {json.dumps(cands[0].sentence.text, ensure_ascii=False)}" in human
     assert "End each statement with the numbers" in human
+
+
+def test_langchain_generic_fake_model_streams_inline_markers(store: Store) -> None:
+    """LangChain's own fake chat model (no tool support) goes through the inline path."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    n = rationing_marker(store)
+    model = GenericFakeChatModel(messages=iter([AIMessage(f"The authority ruled out water rationing [{n}]. Then [12345].")]))
+    answer = Engine(store, chat_model=model, llm=LLMSettings(api_key="x")).ask(QUESTION)
+    assert answer.mode == "llm" and [c.marker for c in answer.citations] == [n]
+    assert answer.text == f"The authority ruled out water rationing. [{n}]"
