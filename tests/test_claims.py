@@ -244,3 +244,15 @@ def test_cli_claims_and_ask_json(tmp_path: Path) -> None:
     out = json.loads(run("ask", "What did Syria deny?", "--json").stdout)
     assert out["claims"][0]["speaker"] == "Syria" and out["claims"][0]["sentence_indexes"] == [12, 11]
     assert {c["sentence_index"] for c in out["citations"]} == {11, 12}
+
+
+def test_new_extraction_version_re_extracts_unchanged_articles(tmp_path: Path, settings: Settings, hash_embedder, extractor, monkeypatch) -> None:
+    import ingest.pipeline as pipeline
+
+    store = Store(settings, hash_embedder)
+    f = tmp_path / "port.txt"
+    f.write_text("Port row\n\nThe minister denied that the port was sold.\n")
+    assert ingest([f], store, progress=False, extractor=extractor).added == 1
+    assert ingest([f], store, progress=False, extractor=extractor).unchanged == 1
+    monkeypatch.setattr(pipeline, "EXTRACTION_VERSION", pipeline.EXTRACTION_VERSION + "-next")
+    assert ingest([f], store, progress=False, extractor=extractor).updated == 1
