@@ -11,11 +11,11 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from platformdirs import user_data_dir
 from pydantic import AliasChoices, BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Bumped when sentence splitting or chunk construction changes in a way that changes vectors.
 PIPELINE_VERSION = "1"  # noqa
@@ -83,6 +83,26 @@ class LLMSettings(BaseSettings):
         return self.enabled and bool(self.base_url or self.api_key)
 
 
+class ServerSettings(BaseSettings):
+    """``whosaid serve``: the JSON API (and the chat). ``WHOSAID_*`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="WHOSAID_", extra="ignore")
+
+    host: str = Field(default="127.0.0.1", description="WHOSAID_HOST")
+    port: int = Field(default=7860, ge=1, le=65535, description="WHOSAID_PORT")
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="WHOSAID_ALLOWED_ORIGINS: pages allowed to embed (comma-separated); default self only"
+    )
+    auth_token: str = Field(default="", description="WHOSAID_AUTH_TOKEN: when set, the API requires 'Authorization: Bearer TOKEN'")
+    root_path: str = Field(default="", description="WHOSAID_ROOT_PATH: path prefix when served behind a reverse proxy")
+    max_question_chars: int = Field(default=500, ge=10, description="WHOSAID_MAX_QUESTION_CHARS")
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split(cls, v):
+        return [o.strip() for o in v.split(",") if o.strip()] if isinstance(v, str) else v
+
+
 class ChromaSettings(BaseModel):
     host: str = Field(default="", description="Chroma server host; empty means embedded PersistentClient in the home dir")
     port: int = Field(default=8000)
@@ -106,6 +126,7 @@ class Settings(BaseSettings):
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
     openai_api_key: str = Field(default="", validation_alias="OPENAI_API_KEY")
     llm: LLMSettings = Field(default_factory=LLMSettings, description="Chat model endpoint (WHOSAID_LLM_* variables)")
+    server: ServerSettings = Field(default_factory=ServerSettings, description="whosaid serve")
 
     @field_validator("collection")
     @classmethod

@@ -196,6 +196,24 @@ def delete(
     typer.echo(f"deleted {article_id}")
 
 
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option("--host", help="Address to listen on (default $WHOSAID_HOST or 127.0.0.1)", show_default=False)] = None,
+    port: Annotated[Optional[int], typer.Option("--port", min=1, max=65535, help="Port (default $WHOSAID_PORT or 7860)", show_default=False)] = None,
+    collection: Collection = None,
+    home: Home = None,
+) -> None:
+    """Serve the JSON API (POST /api/ask, /api/ask/stream, GET /api/claims, /api/articles/ID, /healthz, /docs)."""
+    import uvicorn
+
+    from ui.server import create_app
+
+    settings = _settings(home, collection)
+    server = settings.server
+    typer.echo(f"whosaid: serving on http://{host or server.host}:{port or server.port}{server.root_path}/docs", err=True)
+    uvicorn.run(create_app(settings), host=host or server.host, port=port or server.port, log_level="warning")
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,103 @@
+"""The JSON API against the real app (FastAPI TestClient), a real store, and a real uvicorn
+server on 127.0.0.1 for the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from rag.engine import Engine
+from rag.settings import Settings
+from rag.store import Store
+from tests.conftest import SAMPLES
+from tests.servers import free_port, serving
+from ui.server import create_app
+
+
+def client_for(store: Store, **server) -> TestClient:
+    settings = Settings(home=store.home, server=server)
+    return TestClient(create_app(settings, engine_factory=lambda s, name: Engine(store)))
+
+
+@pytest.fixture
+def client(sample_store: Store) -> TestClient:
+    return client_for(sample_store)
+
+
+def test_ask_returns_the_ask_json_object(client: TestClient) -> None:
+    r = client.post("/api/ask", json={"question": "Who ruled out water rationing?"})
+    assert r.status_code == 200
+    out = r.json()
+    assert set(out) == {"question", "answer", "abstained", "mode", "citations", "claims", "statements", "notice", "timings_ms"}
+    assert out["claims"][0]["stance"] == "rule_out" and out["citations"][0]["article_id"] == "10-water-authority-rules-out-rationing"
+    assert r.headers["content-security-policy"] == "frame-ancestors 'self'"
+
+
+def test_stream_sends_events_then_the_answer(client: TestClient) -> None:
+    with client.stream("POST", "/api/ask/stream", json={"question": "How many containers did the port handle last year?"}) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+    assert [e["type"] for e in events][-1] == "done"
+    assert "1.2 million containers" in "".join(e["text"] for e in events if e["type"] == "delta")
+    assert events[-1]["answer"]["citations"][0]["sentence_index"] == 11
+
+
+def test_claims_filters_and_rejects_unknown_stance(client: TestClient) -> None:
+    rows = client.get("/api/claims", params={"stance": "quote"}).json()
+    assert {r["speaker"] for r in rows} >= {"The state news agency APN", "The Tarsian news agency TNA"}
+    assert all(r["stance"] == "quote" for r in rows)
+    assert [r["article_id"] for r in client.get("/api/claims", params={"speaker": "tna"}).json()] == ["08-generals-meet-at-border-crossing"]
+    r = client.get("/api/claims", params={"stance": "shouted"})
+    assert r.status_code == 422 and "unknown stance" in r.json()["detail"]
+
+
+def test_article_has_sentences_with_offsets_and_claims(client: TestClient) -> None:
+    r = client.get("/api/articles/12-navy-denies-exercise-aimed-at-neighbour")
+    art = r.json()
+    assert all(art["text"][s["start"] : s["end"]] == s["text"] for s in art["sentences"])
+    assert any(c["stance"] == "deny" for c in art["claims"])
+    assert client.get("/api/articles/no-such-article").status_code == 404
+
+
+def test_question_length_cap_and_empty_question(sample_store: Store) -> None:
+    client = client_for(sample_store, max_question_chars=40)
+    r = client.post("/api/ask", json={"question": "x" * 41})
+    assert r.status_code == 422 and r.json()["detail"] == "the question is too long (41 characters; the limit is 40)"
+    assert client.post("/api/ask", json={"question": "   "}).json()["detail"] == "the question is empty"
+    assert client.post("/api/ask", json={"question": "Who ruled out water rationing?", "collection": "../x"}).status_code == 422
+
+
+def test_auth_token_guards_everything_but_health(sample_store: Store) -> None:
+    client = client_for(sample_store, auth_token="s3cret", allowed_origins=["https://intranet.example"])
+    assert client.get("/healthz").json() == {"status": "ok"}
+    for method, url, body in [("POST", "/api/ask", {"question": "Who denied what?"}), ("GET", "/api/claims", None),
+                              ("GET", "/api/articles/01-harbour-minister-denies-port-sale", None)]:
+        assert client.request(method, url, json=body).status_code == 401
+        assert client.request(method, url, json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        ok = client.request(method, url, json=body, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+    assert client.get("/healthz").headers["content-security-policy"] == "frame-ancestors 'self' https://intranet.example"
+
+
+def test_openapi_docs(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert {"/api/ask", "/api/ask/stream", "/api/claims", "/api/articles/{article_id}", "/healthz"} <= set(spec["paths"])
+    assert client.get("/docs").status_code == 200
+
+
+def test_whosaid_serve_on_loopback(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "WHOSAID_HOME": str(home)}
+    assert subprocess.run([sys.executable, "-m", "ui.cli", "ingest", str(SAMPLES)], env=env, capture_output=True).returncode == 0
+    port = free_port()
+    command = [sys.executable, "-m", "ui.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--home", str(home)]
+    with serving(command, f"http://127.0.0.1:{port}/healthz", name="whosaid serve"):
+        r = httpx.post(f"http://127.0.0.1:{port}/api/ask", json={"question": "Who denied overpaying for the flu vaccine?"}, timeout=60)
+        assert r.status_code == 200 and r.json()["claims"][0]["stance"] == "deny"

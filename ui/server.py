@@ -1,0 +1,157 @@
+"""``whosaid serve``: a FastAPI app with the JSON API (the chat mounts beside it).
+
+Routes: ``POST /api/ask`` (the ``ask --json`` object), ``POST /api/ask/stream`` (the answer's events as
+Server-Sent Events), ``GET /api/claims``, ``GET /api/articles/{id}``, ``GET /healthz``; OpenAPI docs at
+``/docs``. With ``WHOSAID_AUTH_TOKEN`` set every route but ``/healthz`` needs
+``Authorization: Bearer TOKEN``. Pages allowed to embed whosaid are sent as CSP ``frame-ancestors``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import threading
+from typing import Callable, Iterator
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from rag.engine import Engine
+from rag.settings import Settings
+from rag.types import STANCES, DoneEvent
+
+
+class AskRequest(BaseModel):
+    question: str = Field(description="The question")
+    collection: str | None = Field(default=None, description="Collection name (default: the server's)")
+    k: int | None = Field(default=None, ge=1, le=100, description="Candidate sentences retrieved")
+    history: list[tuple[str, str]] = Field(
+        default_factory=list, description="Earlier turns as [role, text] pairs, role 'user' or 'assistant'", max_length=50
+    )
+
+
+class Engines:
+    """One engine per collection, built on first use; a lock per engine (SQLite and the models are
+    shared, so requests on one collection run one at a time)."""
+
+    def __init__(self, settings: Settings, factory: Callable[[Settings, str], Engine]) -> None:
+        self.settings = settings
+        self.factory = factory
+        self._engines: dict[str, tuple[Engine, threading.Lock]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, collection: str | None) -> tuple[Engine, threading.Lock]:
+        name = collection or self.settings.collection
+        try:
+            Settings(home=self.settings.home, collection=name)  # validates the name
+        except ValueError:
+            raise HTTPException(422, f"invalid collection name '{name}'") from None
+        with self._lock:
+            if name not in self._engines:
+                self._engines[name] = (self.factory(self.settings, name), threading.Lock())
+            return self._engines[name]
+
+
+def default_engine_factory(settings: Settings, collection: str) -> Engine:
+    return Engine.open(settings, collection)
+
+
+def create_app(settings: Settings | None = None, engine_factory: Callable[[Settings, str], Engine] | None = None) -> FastAPI:
+    settings = settings or Settings()
+    server = settings.server
+    engines = Engines(settings, engine_factory or default_engine_factory)
+    app = FastAPI(
+        title="whosaid",
+        description="Question answering over news articles; every answer cites the exact sentences it rests on.",
+        root_path=server.root_path,
+    )
+    app.state.engines = engines
+    app.state.settings = settings
+
+    frame_ancestors = " ".join(["'self'", *server.allowed_origins])
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = f"frame-ancestors {frame_ancestors}"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        return response
+
+    def authorised(request: Request) -> None:
+        if not server.auth_token:
+            return
+        header = request.headers.get("authorization", "")
+        token = header[7:] if header.lower().startswith("bearer ") else request.cookies.get("whosaid_token", "")
+        if not hmac.compare_digest(token.encode(), server.auth_token.encode()):
+            raise HTTPException(401, "missing or wrong access token", headers={"WWW-Authenticate": "Bearer"})
+
+    def check_question(body: AskRequest) -> None:
+        if not body.question.strip():
+            raise HTTPException(422, "the question is empty")
+        if len(body.question) > server.max_question_chars:
+            raise HTTPException(422, f"the question is too long ({len(body.question)} characters; the limit is {server.max_question_chars})")
+
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> dict:
+        """Liveness: always open, even when a token is required."""
+        return {"status": "ok"}
+
+    @app.post("/api/ask", tags=["answers"], dependencies=[Depends(authorised)])
+    def ask(body: AskRequest) -> JSONResponse:
+        """The same object as ``whosaid ask --json``."""
+        check_question(body)
+        engine, lock = engines.get(body.collection)
+        with lock:
+            answer = engine.ask(body.question, body.k, body.history)
+        return JSONResponse(answer.to_json_dict())
+
+    @app.post("/api/ask/stream", tags=["answers"], dependencies=[Depends(authorised)])
+    def ask_stream(body: AskRequest) -> StreamingResponse:
+        """The answer's events as Server-Sent Events: ``delta``, ``statement``, ``notice``, then ``done``
+        whose ``answer`` is the ``ask --json`` object."""
+        check_question(body)
+        engine, lock = engines.get(body.collection)
+
+        def events() -> Iterator[str]:
+            with lock:
+                for event in engine.stream(body.question, body.k, body.history):
+                    data = {"type": "done", "answer": event.answer.to_json_dict()} if isinstance(event, DoneEvent) else event.model_dump()
+                    yield f"event: {event.type}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/claims", tags=["claims"], dependencies=[Depends(authorised)])
+    def claims(
+        stance: str | None = Query(default=None, description=", ".join(STANCES)),
+        speaker: str | None = Query(default=None, max_length=200),
+        article: str | None = Query(default=None, max_length=200),
+        collection: str | None = None,
+    ) -> list[dict]:
+        """The claims ledger, filtered as ``whosaid claims``."""
+        if stance is not None and stance not in STANCES:
+            raise HTTPException(422, f"unknown stance '{stance}' (choose from {', '.join(STANCES)})")
+        engine, lock = engines.get(collection)
+        with lock:
+            rows = engine.store.catalogue.claims(engine.store.space, stance=stance, speaker=speaker, article_id=article)
+        return [c.to_json_dict() for c in rows]
+
+    @app.get("/api/articles/{article_id}", tags=["articles"], dependencies=[Depends(authorised)])
+    def article(article_id: str, collection: str | None = None) -> dict:
+        """An article's text, its sentences with character offsets, and its claims."""
+        engine, lock = engines.get(collection)
+        store = engine.store
+        with lock:
+            found = store.catalogue.article(store.space, article_id)
+            if found is None:
+                raise HTTPException(404, f"no article '{article_id}'")
+            sentences = store.catalogue.sentences(store.space, article_id)
+            rows = store.catalogue.claims(store.space, article_id=article_id)
+        return {
+            **found.model_dump(),
+            "sentences": [{"index": s.index, "start": s.start, "end": s.end, "text": s.text} for s in sentences],
+            "claims": [c.to_json_dict() for c in rows],
+        }
+
+    return app
