@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.whosaid-installed
 DEMO_QUESTION ?= Who confirmed the meeting, and to whom?
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean chromium
 
 install: $(STAMP)
 
@@ -20,15 +20,26 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/whosaid ingest samples/articles
 	$(BIN)/whosaid ask "$(DEMO_QUESTION)"
+	@echo "Open http://127.0.0.1:7860/chat (the widget demo: http://127.0.0.1:7860/embed-demo). Ctrl-C stops."
+	$(BIN)/whosaid serve --host 127.0.0.1 --port 7860
 
-test: install
+test: install chromium
 	$(BIN)/python -m pytest
+
+# Browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null \
+	  || echo "note: could not install chromium; the browser tests will be skipped"; }
 
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/query.py
 	$(BIN)/python bench/cold.py
 	$(BIN)/python bench/attribution.py
+	$(BIN)/python bench/llm_overhead.py
+	$(BIN)/python bench/chat_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -101,3 +101,25 @@ def test_whosaid_serve_on_loopback(tmp_path: Path) -> None:
     with serving(command, f"http://127.0.0.1:{port}/healthz", name="whosaid serve"):
         r = httpx.post(f"http://127.0.0.1:{port}/api/ask", json={"question": "Who denied overpaying for the flu vaccine?"}, timeout=60)
         assert r.status_code == 200 and r.json()["claims"][0]["stance"] == "deny"
+
+
+def test_chat_and_widget_routes(sample_store: Store) -> None:
+    client = client_for(sample_store)
+    assert client.get("/chat/").status_code == 200
+    js = client.get("/embed.js")
+    assert js.headers["content-type"].startswith("text/javascript") and 'frame.src = base + "/chat"' in js.text
+    demo = client.get("/embed-demo").text
+    assert '<script src="embed.js" data-height="640"></script>' in demo and "&lt;script src=" in demo
+    assert "https://" not in demo  # nothing is loaded from outside the whosaid server
+
+
+def test_chat_needs_the_token_cookie_when_auth_is_on(sample_store: Store) -> None:
+    client = client_for(sample_store, auth_token="s3cret")
+    assert client.get("/chat/config").status_code in (401, 403)
+    assert client.get("/login", params={"token": "wrong"}).status_code == 401
+    r = client.get("/login", params={"token": "s3cret"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/chat" and "whosaid_token" in r.headers["set-cookie"]
+    assert "httponly" in r.headers["set-cookie"].lower()
+    client.cookies.set("whosaid_token", "s3cret")
+    assert client.get("/chat/config").status_code == 200
+    assert client.get("/api/claims").status_code == 200

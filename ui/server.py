@@ -9,12 +9,13 @@ Server-Sent Events), ``GET /api/claims``, ``GET /api/articles/{id}``, ``GET /hea
 from __future__ import annotations
 
 import hmac
+import html
 import json
 import threading
 from typing import Callable, Iterator
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from rag.engine import Engine
@@ -57,7 +58,9 @@ def default_engine_factory(settings: Settings, collection: str) -> Engine:
     return Engine.open(settings, collection)
 
 
-def create_app(settings: Settings | None = None, engine_factory: Callable[[Settings, str], Engine] | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, engine_factory: Callable[[Settings, str], Engine] | None = None, chat: bool = True
+) -> FastAPI:
     settings = settings or Settings()
     server = settings.server
     engines = Engines(settings, engine_factory or default_engine_factory)
@@ -79,12 +82,15 @@ def create_app(settings: Settings | None = None, engine_factory: Callable[[Setti
         response.headers["Referrer-Policy"] = "same-origin"
         return response
 
-    def authorised(request: Request) -> None:
+    def token_ok(request: Request) -> bool:
         if not server.auth_token:
-            return
+            return True
         header = request.headers.get("authorization", "")
-        token = header[7:] if header.lower().startswith("bearer ") else request.cookies.get("whosaid_token", "")
-        if not hmac.compare_digest(token.encode(), server.auth_token.encode()):
+        token = header[7:] if header.lower().startswith("bearer ") else request.cookies.get(TOKEN_COOKIE, "")
+        return hmac.compare_digest(token.encode(), server.auth_token.encode())
+
+    def authorised(request: Request) -> None:
+        if not token_ok(request):
             raise HTTPException(401, "missing or wrong access token", headers={"WWW-Authenticate": "Bearer"})
 
     def check_question(body: AskRequest) -> None:
@@ -154,4 +160,70 @@ def create_app(settings: Settings | None = None, engine_factory: Callable[[Setti
             "claims": [c.to_json_dict() for c in rows],
         }
 
+    @app.get("/login", include_in_schema=False)
+    def login(token: str = Query(max_length=500), next: str = "chat") -> RedirectResponse:
+        """Browsers cannot send a bearer header: ``/login?token=...`` sets it as an HTTP-only cookie."""
+        if not server.auth_token or not hmac.compare_digest(token.encode(), server.auth_token.encode()):
+            raise HTTPException(401, "wrong access token")
+        target = next if next in ("chat", "embed-demo") else "chat"
+        response = RedirectResponse(f"{server.root_path}/{target}", status_code=303)
+        response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="lax", secure=False)
+        return response
+
+    @app.get("/embed.js", include_in_schema=False)
+    def embed_js() -> Response:
+        """One tag on an intranet page inserts the chat: <script src=".../embed.js" data-height="600">."""
+        return Response(EMBED_JS, media_type="text/javascript", headers={"Cache-Control": "max-age=300"})
+
+    @app.get("/embed-demo", include_in_schema=False, response_class=HTMLResponse)
+    def embed_demo(request: Request) -> HTMLResponse:
+        base = str(request.base_url).rstrip("/")
+        snippet = f'<script src="{base}/embed.js" data-height="600"></script>'
+        return HTMLResponse(EMBED_DEMO.replace("{{SNIPPET}}", html.escape(snippet)).replace("{{BASE}}", html.escape(base)))
+
+    if chat:
+        import gradio as gr
+
+        from ui.chat import CHAT_CSS, CHAT_JS, build_chat
+
+        blocks = build_chat(lambda collection: engines.get(collection), server.max_question_chars)
+        blocks.queue(default_concurrency_limit=2, max_size=64)
+        gr.mount_gradio_app(
+            app, blocks, path="/chat", root_path=f"{server.root_path}/chat" if server.root_path else None,
+            blocked_paths=[str(settings.home)], js=CHAT_JS, css=CHAT_CSS, show_error=False,
+            auth_dependency=(lambda request: "user" if token_ok(request) else None) if server.auth_token else None,
+            footer_links=[], ssr_mode=False, mcp_server=False,
+        )
     return app
+
+
+TOKEN_COOKIE = "whosaid_token"
+
+EMBED_JS = r"""(function () {
+  var me = document.currentScript;
+  if (!me) return;
+  var base = me.src.replace(/\/embed\.js(\?.*)?$/, "");
+  var frame = document.createElement("iframe");
+  frame.src = base + "/chat";
+  frame.title = "whosaid";
+  frame.style.width = me.getAttribute("data-width") || "100%";
+  frame.style.height = (parseInt(me.getAttribute("data-height"), 10) || 600) + "px";
+  frame.style.border = "1px solid #ddd";
+  frame.setAttribute("loading", "lazy");
+  frame.className = "whosaid-embed";
+  me.parentNode.insertBefore(frame, me.nextSibling);
+})();
+"""
+
+EMBED_DEMO = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Intranet - whosaid widget demo</title>
+<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}
+header{border-bottom:3px solid #36c;margin-bottom:1em}pre{background:#f4f4f4;padding:1em;overflow:auto}</style>
+</head><body>
+<header><h1>Newsroom intranet</h1></header>
+<p>Paste this tag into any intranet page to add the whosaid chat (served by {{BASE}}; nothing is loaded from elsewhere):</p>
+<pre id="snippet">{{SNIPPET}}</pre>
+<h2>The widget</h2>
+<script src="embed.js" data-height="640"></script>
+</body></html>
+"""
