@@ -123,3 +123,10 @@ def test_chat_needs_the_token_cookie_when_auth_is_on(sample_store: Store) -> Non
     client.cookies.set("whosaid_token", "s3cret")
     assert client.get("/chat/config").status_code == 200
     assert client.get("/api/claims").status_code == 200
+
+
+def test_root_path_for_a_reverse_proxy(sample_store: Store) -> None:
+    client = client_for(sample_store, root_path="/news")
+    assert client.get("/openapi.json").json()["servers"] == [{"url": "/news"}]
+    r = client_for(sample_store, root_path="/news", auth_token="t").get("/login", params={"token": "t"}, follow_redirects=False)
+    assert r.headers["location"] == "/news/chat"
