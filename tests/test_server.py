@@ -23,7 +23,8 @@ from ui.server import create_app
 
 def client_for(store: Store, **server) -> TestClient:
     settings = Settings(home=store.home, server=server)
-    return TestClient(create_app(settings, engine_factory=lambda s, name: Engine(store)))
+    app = create_app(settings, engine_factory=lambda s, name: Engine(store))
+    return TestClient(app, root_path=settings.server.root_path)
 
 
 @pytest.fixture

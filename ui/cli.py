@@ -211,7 +211,7 @@ def serve(
     settings = _settings(home, collection)
     server = settings.server
     typer.echo(f"whosaid: serving on http://{host or server.host}:{port or server.port}{server.root_path}/docs", err=True)
-    uvicorn.run(create_app(settings), host=host or server.host, port=port or server.port, log_level="warning")
+    uvicorn.run(create_app(settings), host=host or server.host, port=port or server.port, root_path=server.root_path, log_level="warning")
 
 
 def main() -> None:

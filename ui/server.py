@@ -67,7 +67,6 @@ def create_app(
     app = FastAPI(
         title="whosaid",
         description="Question answering over news articles; every answer cites the exact sentences it rests on.",
-        root_path=server.root_path,
     )
     app.state.engines = engines
     app.state.settings = settings
