@@ -17,10 +17,13 @@ MARKER = re.compile(r"\[(\d{1,4})\]")
 def resolve(text: str, shown: Sequence[Candidate]) -> tuple[str, list[Citation]]:
     """Drop out-of-range markers from ``text``; return it with the citations of the valid ones."""
     citations: dict[int, Citation] = {}
+    removed = False
 
     def keep(match: re.Match[str]) -> str:
+        nonlocal removed
         n = int(match.group(1))
         if not 1 <= n <= len(shown):
+            removed = True
             return ""
         if n not in citations:
             c = shown[n - 1]
@@ -38,5 +41,7 @@ def resolve(text: str, shown: Sequence[Candidate]) -> tuple[str, list[Citation]]
         return match.group(0)
 
     cleaned = MARKER.sub(keep, text)
-    cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip()
+    if removed:  # close the gaps the removed markers left
+        cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned))
+    cleaned = cleaned.strip()
     return cleaned, sorted(citations.values(), key=lambda c: c.marker)
