@@ -54,7 +54,8 @@ class HybridSearch:
             vecs = np.stack([r[3] for r in rows])
             dense_scores = vecs @ qv
             for (sentence, title, url, _), d in zip(rows, dense_scores):
-                lx = lexical.coverage(terms, sentence.text)
+                # the title stands in for what the sentence leaves implicit ("It was founded in 1844")
+                lx = lexical.coverage(terms, f"{title} {sentence.text}")
                 score = s.dense_weight * float(d) + (1 - s.dense_weight) * lx
                 out.append(Candidate(sentence=sentence, title=title, url=url, score=score, dense=float(d), lexical=lx))
         out.sort(key=lambda c: -c.score)

@@ -196,6 +196,104 @@ def delete(
     typer.echo(f"deleted {article_id}")
 
 
+@app.command("eval")
+def eval_command(
+    target: Annotated[list[str], typer.Argument(metavar="SUITE | compare RUN_A RUN_B", help="A suite file, or 'compare' and two run folders", show_default=False)],
+    fmt: Annotated[str, typer.Option("--format", help="auto (by fields), whosaid, or hotpot")] = "auto",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default eval-runs/SUITE); rerunning resumes it", show_default=False)] = None,
+    llm: Annotated[bool, typer.Option("--llm/--no-llm", help="Answer with the configured LLM (and judge support with it)")] = False,
+    fail_under: Annotated[list[str], typer.Option("--fail-under", metavar="METRIC=VALUE", help="Exit 1 when a metric is below VALUE (repeatable)")] = [],
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N questions", show_default=False)] = None,
+    home: Home = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr")] = True,
+) -> None:
+    """Run an eval suite (retrieval, citations, support, answers, latency) and write a report."""
+    if target and target[0] == "compare":
+        if len(target) != 3:
+            _die("usage: whosaid eval compare RUN_A RUN_B")
+        _compare(Path(target[1]), Path(target[2]), as_json)
+        return
+    if len(target) != 1:
+        _die("give one suite file (or: whosaid eval compare RUN_A RUN_B)")
+    if fmt not in ("auto", "whosaid", "hotpot"):
+        _die(f"unknown --format '{fmt}' (auto, whosaid, hotpot)")
+    thresholds = {}
+    for item in fail_under:
+        name, _, value = item.partition("=")
+        try:
+            thresholds[name] = float(value)
+        except ValueError:
+            _die(f"--fail-under wants METRIC=VALUE, got '{item}'")
+    from evals.report import write_report
+    from evals.runner import LEXICAL_SUPPORT, METRICS, collection_name, ingest_corpus, run_suite
+    from evals.suites import SuiteError, load_suite
+    from rag.embeddings import embedder_identity, make_embedder
+    from rag.engine import Engine
+    from rag.llm import make_chat_model
+    from rag.store import Store
+
+    unknown = [n for n in thresholds if n not in METRICS + ["latency_p50_ms", "latency_p95_ms"]]
+    if unknown:
+        _die(f"unknown metric {unknown[0]!r} in --fail-under (choose from {', '.join(METRICS)})")
+    suite_path = Path(target[0])
+    try:
+        suite = load_suite(suite_path, fmt, limit)
+    except SuiteError as e:
+        _die(str(e))
+    settings = _settings(home, None)
+    chat_model = make_chat_model(settings.llm) if llm else None
+    if llm and chat_model is None:
+        _die("--llm needs an endpoint: set OPENAI_API_KEY or WHOSAID_LLM_BASE_URL")
+    store = Store(settings, make_embedder(settings.embedder, settings.openai_api_key), collection_name(suite))
+    ingested = ingest_corpus(suite, store, progress and sys.stderr.isatty())
+    engine = Engine(store, chat_model=chat_model, llm=settings.llm)
+    run_settings = {
+        "suite": str(suite_path), "format": suite.format, "questions": len(suite.questions), "collection": store.space,
+        "embedder": embedder_identity(settings.embedder), "k": 10, "answerer": "llm" if chat_model else "extractive",
+        "llm_model": settings.llm.model if chat_model else None,
+        "support_judge": f"the configured LLM ({settings.llm.model or 'default model'})" if chat_model else LEXICAL_SUPPORT,
+        "tokens_and_cost": "not measured" if chat_model else "no LLM",
+        "ingest": ingested,
+    }
+    out = out or Path("eval-runs") / suite.name
+    results = run_suite(suite, engine, out, progress and sys.stderr.isatty(), run_settings)
+    write_report(results, out)
+    store.close()
+    metrics = results["metrics"]
+    if as_json:
+        typer.echo(json.dumps(metrics))
+    else:
+        for k, v in metrics.items():
+            typer.echo(f"{k:<22} {v:.3f}" if isinstance(v, float) else f"{k:<22} {v}")
+        typer.echo(f"report: {out / 'report.html'}")
+    failed = [(n, metrics.get(n), v) for n, v in thresholds.items() if metrics.get(n) is None or metrics[n] < v]
+    for name, got, want in failed:
+        typer.echo(f"fail: {name} {got if got is None else round(got, 4)} < {want}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _compare(a: Path, b: Path, as_json: bool) -> None:
+    from evals.report import compare
+
+    runs = []
+    for run in (a, b):
+        f = run / "results.json" if run.is_dir() else run
+        if not f.is_file():
+            _die(f"{f}: no results.json (run `whosaid eval SUITE --out {run}` first)")
+        runs.append(json.loads(f.read_text()))
+    deltas, worse = compare(*runs)
+    if as_json:
+        typer.echo(json.dumps({"deltas": {k: {"a": va, "b": vb, "delta": d} for k, va, vb, d in deltas}, "worse": worse}))
+        return
+    for k, va, vb, d in deltas:
+        typer.echo(f"{k:<22} {va!s:>10} -> {vb!s:<10} {'' if d is None else f'{d:+.4f}'}")
+    typer.echo(f"{len(worse)} questions got worse")
+    for w in worse:
+        typer.echo(f"  {w['id']}: {w['question'][:70]}  " + ", ".join(f"{m} {x:.2f}->{y:.2f}" for m, (x, y) in w["drops"].items()))
+
+
 @app.command()
 def serve(
     host: Annotated[Optional[str], typer.Option("--host", help="Address to listen on (default $WHOSAID_HOST or 127.0.0.1)", show_default=False)] = None,
