@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python bench/attribution.py
 	$(BIN)/python bench/llm_overhead.py
 	$(BIN)/python bench/chat_latency.py
+	$(BIN)/python bench/baseline_naive.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

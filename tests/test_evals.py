@@ -152,3 +152,12 @@ def test_html_report_opens_in_the_browser(tmp_path: Path) -> None:
         assert "<script>" in page.locator("#questions").inner_text() and page.evaluate("window.__x") is None
         assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
         b.close()
+
+
+def test_shipped_sample_suite_passes_its_gate(tmp_path: Path) -> None:
+    """The suite over samples/articles as a CI gate: all markers valid, citations and claims found."""
+    r = _cli("eval", str(HERE.parent / "evals" / "suites" / "samples.jsonl"), "--out", str(tmp_path / "run"), "--json",
+             "--no-progress", "--fail-under", "markers_valid=1", "--fail-under", "citation_f1=0.7",
+             "--fail-under", "claims_recall=0.6", "--fail-under", "abstention_correct=0.9", home=tmp_path / "home")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["questions"] == 45
