@@ -155,8 +155,9 @@ def test_injected_instruction_is_quoted_data_and_links_are_stripped(store: Store
 
 
 def test_follow_up_is_rewritten_with_the_conversation(store: Store) -> None:
-    n = rationing_marker(store)
-    eng, model = engine(store, "What did the water authority of Estrela decide about rationing?", tool(("The authority ruled out rationing", [n])))
+    standalone = "What did the water authority of Estrela decide about rationing?"
+    n = next(i for i, c in enumerate(shown(store, standalone), start=1) if "ruled out water rationing" in c.sentence.text)
+    eng, model = engine(store, standalone, tool(("The authority ruled out rationing", [n])))
     answer = eng.ask("and what did they decide?", history=[("user", "Tell me about Estrela's reservoirs"), ("assistant", "They are low [1].")])
     assert answer.question == "and what did they decide?"
     assert "Estrela's reservoirs" in model.calls[0][1].content
