@@ -82,6 +82,7 @@ class Catalogue:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
+        self._titles: dict[str, tuple[int, dict[str, str]]] = {}
 
     def close(self) -> None:
         self._db.close()
@@ -249,6 +250,26 @@ class Catalogue:
             q = f"SELECT idx, vec FROM sentences WHERE space=? AND article_id=? AND idx IN ({marks})"
             for idx, vec in self._db.execute(q, (space, aid, *idxs)):
                 out[(aid, idx)] = _blob_to_vec(vec, dim)
+        return out
+
+    def titles(self, space: str) -> dict[str, str]:
+        """Lower-cased title -> article id, cached until the space changes."""
+        generation = self.generation(space)
+        cached = self._titles.get(space)
+        if cached and cached[0] == generation:
+            return cached[1]
+        titles = {t.lower(): i for i, t in self._db.execute("SELECT id, title FROM articles WHERE space=?", (space,))}
+        self._titles[space] = (generation, titles)
+        return titles
+
+    def first_chunks(self, space: str, article_ids: Sequence[str]) -> list[Chunk]:
+        out = []
+        for aid in article_ids:
+            r = self._db.execute(
+                "SELECT id, article_id, first, last, text FROM chunks WHERE space=? AND article_id=? ORDER BY first LIMIT 1", (space, aid)
+            ).fetchone()
+            if r:
+                out.append(Chunk(id=r[0], article_id=r[1], first=r[2], last=r[3], text=r[4]))
         return out
 
     def counts(self, space: str) -> dict[str, int]:

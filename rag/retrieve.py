@@ -45,6 +45,7 @@ class HybridSearch:
         wanted = list(dict.fromkeys(fused[: s.chunks] + dense[:head] + lex[:head]))
         # Only chunks the catalogue knows count: a vector left by a killed ingest is never shown.
         chunks = self.store.catalogue.chunks(self.store.space, wanted)
+        chunks += self._linked(chunks, {c.article_id for c in chunks})
         rows = self.store.catalogue.window_sentences(
             self.store.space, [(c.article_id, c.first, c.last) for c in chunks], self.store.embedder.dim
         )
@@ -65,6 +66,15 @@ class HybridSearch:
                 embed_query=(t1 - t0) * 1000, dense=(t2 - t1) * 1000, lexical=(t3 - t2) * 1000, sentences=(t4 - t3) * 1000
             )
         return out[:k]
+
+
+    def _linked(self, chunks: list, seen: set[str], most: int = 6) -> list:
+        """Second hop: the opening chunk of articles whose title the best chunks mention
+        ("... directed by Jane Doe" brings in the article "Jane Doe")."""
+        titles = self.store.catalogue.titles(self.store.space)
+        text = " ".join(c.text.split("\n", 1)[-1] for c in chunks).lower()
+        linked = [aid for title, aid in titles.items() if aid not in seen and len(title) > 3 and title in text][:most]
+        return self.store.catalogue.first_chunks(self.store.space, linked)
 
 
 class HybridRetriever(BaseRetriever):

@@ -120,3 +120,17 @@ def test_ask_on_empty_collection_says_what_to_do(tmp_path: Path) -> None:
 def test_every_command_has_help(command: str, tmp_path: Path) -> None:
     r = _cli(tmp_path, command, "--help")
     assert r.returncode == 0 and "Usage" in r.stdout and "--home" in r.stdout
+
+
+def test_second_hop_brings_in_articles_named_by_the_best_chunks(tmp_path: Path, settings: Settings, hash_embedder) -> None:
+    """A multi-hop question names only the first article; its text names the second by title."""
+    (tmp_path / "a.json").write_text(json.dumps([
+        {"id": "film", "title": "The Harbour Film", "text": "The Harbour Film is a 1999 drama. It was directed by Mira Kessel."},
+        {"id": "kessel", "title": "Mira Kessel", "text": "Mira Kessel was born in Lorenz in 1961. She trained as a painter."},
+        *[{"id": f"noise{i}", "title": f"Noise {i}", "text": f"Unrelated story number {i} about weather and trains."} for i in range(30)],
+    ]))
+    store = Store(settings, hash_embedder)
+    ingest([tmp_path], store, progress=False)
+    search = Engine(store).search
+    ids = {c.sentence.article_id for c in search.candidates("Where was the director of The Harbour Film born?", k=10)}
+    assert {"film", "kessel"} <= ids
