@@ -123,14 +123,17 @@ def test_every_command_has_help(command: str, tmp_path: Path) -> None:
 
 
 def test_second_hop_brings_in_articles_named_by_the_best_chunks(tmp_path: Path, settings: Settings, hash_embedder) -> None:
-    """A multi-hop question names only the first article; its text names the second by title."""
+    """A multi-hop question names only the first article; its text names the second by title, which
+    joins the candidate pool although it shares no word with the question."""
     (tmp_path / "a.json").write_text(json.dumps([
         {"id": "film", "title": "The Harbour Film", "text": "The Harbour Film is a 1999 drama. It was directed by Mira Kessel."},
         {"id": "kessel", "title": "Mira Kessel", "text": "Mira Kessel was born in Lorenz in 1961. She trained as a painter."},
-        *[{"id": f"noise{i}", "title": f"Noise {i}", "text": f"Unrelated story number {i} about weather and trains."} for i in range(30)],
+        *[{"id": f"noise{i}", "title": f"Festival report {i}", "text": f"A film director visited the city for festival {i}. The city liked the film."}
+          for i in range(30)],
     ]))
     store = Store(settings, hash_embedder)
     ingest([tmp_path], store, progress=False)
     search = Engine(store).search
-    ids = {c.sentence.article_id for c in search.candidates("Where was the director of The Harbour Film born?", k=10)}
+    # nothing in the question matches the second article's words: only the title link finds it
+    ids = {c.sentence.article_id for c in search.candidates("Which city is the birthplace of the director of The Harbour Film?", k=100)}
     assert {"film", "kessel"} <= ids
