@@ -139,10 +139,14 @@ def aggregate(rows: list[dict]) -> dict[str, float]:
     metrics = {m: mean(r.get(m) for r in rows) for m in METRICS}
     latencies = [r["latency_ms"] for r in rows]
     metrics.update({"latency_p50_ms": percentile(latencies, 50), "latency_p95_ms": percentile(latencies, 95), "questions": len(rows)})
+    if any("input_tokens" in r for r in rows):  # answered by an LLM that reported usage
+        metrics.update({k: float(sum(r.get(k, 0) for r in rows)) for k in ("input_tokens", "output_tokens", "cost_usd")})
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items() if v is not None}
 
 
-def run_suite(suite: Suite, engine: Engine, out: Path, progress: bool = True, settings: dict | None = None) -> dict:
+def run_suite(
+    suite: Suite, engine: Engine, out: Path, progress: bool = True, settings: dict | None = None, prices: tuple[float, float] = (0.0, 0.0)
+) -> dict:
     """Ask every question (resuming from ``out/rows.jsonl``), score, and return the results dict."""
     from tqdm import tqdm
 
@@ -173,6 +177,10 @@ def run_suite(suite: Suite, engine: Engine, out: Path, progress: bool = True, se
             seconds = time.perf_counter() - t0
             retrieved = engine.search.candidates(q.question, K)
             row = score_question(q, answer, retrieved, seconds, judge_support(engine, answer))
+            if answer.usage:
+                row["input_tokens"] = answer.usage.get("input_tokens", 0)
+                row["output_tokens"] = answer.usage.get("output_tokens", 0)
+                row["cost_usd"] = (row["input_tokens"] * prices[0] + row["output_tokens"] * prices[1]) / 1e6
             row["_run"] = fingerprint
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
             f.flush()

@@ -112,12 +112,16 @@ class Engine:
         cited: dict[int, Citation] = {}
         parts: list[str] = []
         model_ms = verify_ms = 0.0
+        usage: dict[str, int] = {}
         t = time.perf_counter()
         for kind, payload in stream_answer(self.chat_model, question, shown, claims, self.llm.citations):
             now = time.perf_counter()
             model_ms += (now - t) * 1000
             if kind == "delta":
                 yield DeltaEvent(text=str(payload))
+            elif kind == "usage":
+                for key, n in dict(payload).items():  # type: ignore[call-overload]
+                    usage[key] = usage.get(key, 0) + n
             else:
                 assert isinstance(payload, Statement)
                 result, citations = verify_statement(payload.text, payload.citations, shown, lexical)
@@ -142,6 +146,7 @@ class Engine:
             abstained=abstained,
             mode="llm",
             timings=timings,
+            usage=usage or None,
         )
 
 

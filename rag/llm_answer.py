@@ -93,7 +93,14 @@ def rewrite_question(model: BaseChatModel, question: str, history: Sequence[tupl
     return text if 3 <= len(text) <= 500 else question
 
 
-Event = tuple[Literal["delta", "statement"], object]
+Event = tuple[Literal["delta", "statement", "usage"], object]
+
+
+def _usage(chunk: AIMessageChunk) -> Iterator[Event]:
+    """Token counts when the server reports them (``stream_usage``), as ``("usage", dict)``."""
+    meta = getattr(chunk, "usage_metadata", None)
+    if meta:
+        yield "usage", {"input_tokens": int(meta.get("input_tokens", 0)), "output_tokens": int(meta.get("output_tokens", 0))}
 
 
 class InlineSplitter:
@@ -148,7 +155,7 @@ def stream_answer(
     claims: Sequence[Claim] = (),
     citations: Literal["auto", "tools", "inline"] = "auto",
 ) -> Iterator[Event]:
-    """Events from the model: ``("delta", str)`` and ``("statement", Statement)``."""
+    """Events from the model: ``("delta", str)``, ``("statement", Statement)`` and ``("usage", dict)``."""
     if citations != "inline":
         try:
             yield from _stream_tool(model, build_messages(question, shown, claims, "tool"))
@@ -166,6 +173,7 @@ class _NoToolSupport(Exception):
 def _stream_inline(chunks: Iterator[AIMessageChunk]) -> Iterator[Event]:
     splitter = InlineSplitter()
     for chunk in chunks:
+        yield from _usage(chunk)
         if isinstance(chunk.content, str) and chunk.content:
             yield from splitter.feed(chunk.content)
     yield from splitter.feed("", final=True)
@@ -186,6 +194,7 @@ def _stream_tool(model: BaseChatModel, messages: list[BaseMessage]) -> Iterator[
     chunks = [first]
     inline: InlineSplitter | None = None
     for chunk in _chain(chunks, stream):
+        yield from _usage(chunk)
         for tc in chunk.tool_call_chunks or []:
             args += tc.get("args") or ""
         if isinstance(chunk.content, str) and chunk.content:

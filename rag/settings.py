@@ -77,6 +77,8 @@ class LLMSettings(BaseSettings):
         default="auto", description="auto: tool-call structured output, inline [n] markers if the server returns none"
     )
     enabled: bool = Field(default=True, description="false forces the extractive answerer")
+    price_input: float = Field(default=0.0, ge=0, description="USD per million input tokens, for eval cost figures")
+    price_output: float = Field(default=0.0, ge=0, description="USD per million output tokens, for eval cost figures")
 
     @property
     def configured(self) -> bool:

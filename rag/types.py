@@ -119,6 +119,7 @@ class Answer(BaseModel):
     claims: list[Claim] = Field(default_factory=list, description="Ledger entries the answer rests on (attribution questions)")
     statements: list[StatementResult] = Field(default_factory=list, description="Per-statement verification (LLM answers)")
     notice: str | None = Field(default=None, description="Why the answer is not what was configured, e.g. LLM fallback")
+    usage: dict[str, int] | None = Field(default=None, description="Tokens the model reported: input_tokens, output_tokens")
     timings: dict[str, float] = Field(default_factory=dict, description="Milliseconds per step")
 
     def to_json_dict(self) -> dict:
@@ -143,6 +144,7 @@ class Answer(BaseModel):
             "claims": [c.to_json_dict() for c in self.claims],
             "statements": [st.model_dump() for st in self.statements],
             "notice": self.notice,
+            "usage": self.usage,
             "timings_ms": {k: round(v, 2) for k, v in self.timings.items()},
         }
 

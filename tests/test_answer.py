@@ -88,7 +88,7 @@ def test_cli_ingest_ask_list_delete(corpus: Path, tmp_path: Path) -> None:
     r = _cli(home, "ask", QUESTION, "--json", "-k", "5")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert set(out) == {"question", "answer", "abstained", "mode", "citations", "claims", "statements", "notice", "timings_ms"}
+    assert set(out) == {"question", "answer", "abstained", "mode", "citations", "claims", "statements", "notice", "usage", "timings_ms"}
     assert out["statements"] == [] and out["notice"] is None
     assert out["mode"] == "extractive" and out["abstained"] is False
     first = out["citations"][0]

@@ -128,3 +128,23 @@ def test_cli_ask_json_and_stream(tmp_path: Path, server: ScriptedOpenAI) -> None
     assert r.returncode == 0 and "notice: The language model could not answer" in r.stderr
     r = _cli(home, server, "ask", "Who ruled out water rationing?", "--no-llm", "--json")
     assert json.loads(r.stdout)["mode"] == "extractive" and len(server.requests) == 3
+
+
+def test_eval_with_llm_records_tokens_and_cost(tmp_path: Path, server: ScriptedOpenAI) -> None:
+    suite = tmp_path / "s.jsonl"
+    suite.write_text(json.dumps({"corpus": [{"id": "bank", "title": "Bank", "text": "The governor ruled out an emergency rate cut."}]}) + "\n"
+                     + json.dumps({"id": "q1", "question": "Who ruled out a rate cut?", "answer": "the governor",
+                                   "gold": [{"article_id": "bank", "sentence_index": 0}]}) + "\n")
+    server.push(ToolCall("CitedAnswer", json.dumps({"statements": [{"text": "The governor ruled out an emergency rate cut", "citations": [1]}]})),
+                Text("yes"))  # the answer, then the support judge
+    env = {**os.environ, "WHOSAID_HOME": str(tmp_path / "home"), "WHOSAID_LLM_BASE_URL": server.base_url, "WHOSAID_LLM_RETRIES": "0",
+           "WHOSAID_LLM_PRICE_INPUT": "1000000", "WHOSAID_LLM_PRICE_OUTPUT": "0"}
+    r = subprocess.run([sys.executable, "-m", "ui.cli", "eval", str(suite), "--llm", "--json", "--no-progress", "--out", str(tmp_path / "run")],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    assert m["input_tokens"] > 0 and m["output_tokens"] > 0 and m["cost_usd"] == m["input_tokens"]
+    assert m["support"] == 1.0 and m["citation_f1"] == 1.0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["settings"]["answerer"] == "llm" and "configured LLM" in results["settings"]["support_judge"]
+    assert server.requests[0]["stream_options"] == {"include_usage": True}

@@ -36,7 +36,7 @@ def test_ask_returns_the_ask_json_object(client: TestClient) -> None:
     r = client.post("/api/ask", json={"question": "Who ruled out water rationing?"})
     assert r.status_code == 200
     out = r.json()
-    assert set(out) == {"question", "answer", "abstained", "mode", "citations", "claims", "statements", "notice", "timings_ms"}
+    assert set(out) == {"question", "answer", "abstained", "mode", "citations", "claims", "statements", "notice", "usage", "timings_ms"}
     assert out["claims"][0]["stance"] == "rule_out" and out["citations"][0]["article_id"] == "10-water-authority-rules-out-rationing"
     assert r.headers["content-security-policy"] == "frame-ancestors 'self'"
 

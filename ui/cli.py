@@ -253,11 +253,11 @@ def eval_command(
         "embedder": embedder_identity(settings.embedder), "k": 10, "answerer": "llm" if chat_model else "extractive",
         "llm_model": settings.llm.model if chat_model else None,
         "support_judge": f"the configured LLM ({settings.llm.model or 'default model'})" if chat_model else LEXICAL_SUPPORT,
-        "tokens_and_cost": "not measured" if chat_model else "no LLM",
+        "prices_usd_per_million_tokens": [settings.llm.price_input, settings.llm.price_output] if chat_model else None,
         "ingest": ingested,
     }
     out = out or Path("eval-runs") / suite.name
-    results = run_suite(suite, engine, out, progress and sys.stderr.isatty(), run_settings)
+    results = run_suite(suite, engine, out, progress and sys.stderr.isatty(), run_settings, (settings.llm.price_input, settings.llm.price_output))
     write_report(results, out)
     store.close()
     metrics = results["metrics"]
