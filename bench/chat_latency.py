@@ -45,7 +45,7 @@ def main() -> None:
         return
     from playwright.sync_api import sync_playwright
 
-    from tests.servers import free_port, serving
+    from tests.servers import CHROMIUM, CHROMIUM_ARGS, free_port, serving
 
     home = make_home("chat")
     env = {**os.environ, "WHOSAID_HOME": str(home)}
@@ -54,9 +54,7 @@ def main() -> None:
     command = [sys.executable, "-m", "ui.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--home", str(home)]
     first, full = [], []
     with serving(command, f"http://127.0.0.1:{port}/healthz", timeout=90), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.goto(f"http://127.0.0.1:{port}/chat/", wait_until="load")
         box = page.locator("#whosaid-question textarea")

@@ -113,7 +113,6 @@ EDGE_PUNCT = set(",;:.-—–()\"'“”‘’«»[] ")
 
 #: Reported denials, confirmations... inside another claim's content stay claims of their own.
 KEEP_NESTED = ("deny", "confirm", "rule_out", "accuse", "quote")
-FIRST_SECOND_PERSON = {"i", "we", "you", "me", "us", "myself", "ourselves", "yourself", "yourselves"}
 QUOTE_PAIRS = {"“": "”", "«": "»", '"': '"'}
 
 
@@ -148,7 +147,7 @@ class _Draft:
 
 
 def _trim(tokens: Sequence) -> list:
-    """Drop punctuation (and a trailing 'who'/'which' clause marker) from both ends of a token run."""
+    """Drop punctuation from both ends of a token run (a bracket closing one inside stays)."""
     toks = list(tokens)
     while toks and (toks[0].is_punct or toks[0].text in EDGE_PUNCT or toks[0].is_space):
         toks.pop(0)

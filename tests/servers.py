@@ -12,6 +12,12 @@ from typing import Iterator, Sequence
 import pytest
 
 
+CHROMIUM = "/usr/bin/chromium"
+# As the machine notes advise: without these, Chromium tries to reach Google's hosts at start.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-default-apps"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,13 +14,9 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.conftest import SAMPLES
-from tests.servers import free_port, serving
+from tests.servers import CHROMIUM, CHROMIUM_ARGS, free_port, serving
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-# As the machine notes advise: without these, Chromium tries to reach Google's hosts at start.
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-default-apps"]
 EVIL = ("Lab report\n\nThe lab <script>window.__xss = 1</script> denied that samples were lost. "
         "Its director wrote <img src=x onerror=\"window.__xss = 2\"> in the log.\n")
 
@@ -45,7 +41,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def browser():
     playwright = pytest.importorskip("playwright.sync_api")
     with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
 

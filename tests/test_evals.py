@@ -133,7 +133,9 @@ def test_hotpot_files_are_recognised_and_pooled(tmp_path: Path) -> None:
 
 
 def test_html_report_opens_in_the_browser(tmp_path: Path) -> None:
-    if not Path("/usr/bin/chromium").exists():
+    from tests.servers import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed")
     from evals.report import write_report
 
@@ -145,7 +147,7 @@ def test_html_report_opens_in_the_browser(tmp_path: Path) -> None:
     write_report(results, tmp_path)
     playwright = pytest.importorskip("playwright.sync_api")
     with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = b.new_page()
         page.goto((tmp_path / "report.html").as_uri(), wait_until="load")
         assert page.locator("#metrics").inner_text().count("0.500") == 1
