@@ -7,7 +7,9 @@ the shorter span's characters; matching is one-to-one (greedy by overlap). The s
 given restricted to deny-type cues (gold: deny/denial/reject/dismiss/refute/rebut; predicted:
 stance ``deny``).
 
-Goals on dev: cue F1 >= 0.85, source F1 >= 0.75, content F1 >= 0.65.
+Goals on dev: cue F1 >= 0.85, source F1 >= 0.75, content F1 >= 0.65. The script also prints how
+well the human annotators agree with each other under the same rule (the 18 articles that several
+people annotated), which bounds what any extractor can score against one annotator.
 ``--direct`` skips embedding and storage (split + extract only) for quick iterations.
 """
 
@@ -138,6 +140,29 @@ def score(articles: list[dict], predicted: dict[str, list]) -> tuple[list[tuple]
     return rows, totals
 
 
+def human_agreement(articles: list[dict]) -> list[tuple]:
+    """Annotator against annotator, every ordered pair, on the articles several people annotated:
+    the ceiling any extractor can be expected to reach under this matching rule."""
+    from itertools import permutations
+
+    totals: Counter = Counter()
+    multi = [a for a in articles if len(a["annotations"]) > 1]
+    for a in multi:
+        for one, other in permutations(a["annotations"], 2):
+            for name in ("cue", "source", "content"):
+                g = [[(s["start"], s["end"]) for s in x[name]] for x in one["attributions"] if x[name]]
+                p = [[(s["start"], s["end"]) for s in x[name]] for x in other["attributions"] if x[name]]
+                tp, npred, ngold = match(p, g)
+                totals[(name, "tp")] += tp
+                totals[(name, "pred")] += npred
+                totals[(name, "gold")] += ngold
+    rows = []
+    for name in ("cue", "source", "content"):
+        p, r, f = prf(totals[(name, "tp")], totals[(name, "pred")], totals[(name, "gold")])
+        rows.append((name, len(multi), f"{p:.3f}", f"{r:.3f}", f"{f:.3f}"))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", default="dev", choices=["dev", "train"], help="PolNeAR split to score (default: dev)")
@@ -162,6 +187,9 @@ def main() -> None:
     print(f"## attribution: PolNeAR {args.split}, {len(articles)} articles, {n_claims} claims predicted"
           f" ({'direct extraction' if args.direct else 'through ingest'}, {elapsed:.1f} s; {n_sent / 1000:.0f}k characters)\n")
     print(table(["subset", "field", "gold", "predicted", "precision", "recall", "F1", "goal F1"], rows))
+    everyone = list(map(json.loads, POLNEAR.open()))
+    print("\nhuman agreement (annotator vs annotator, all ordered pairs, train + dev articles with several annotators):\n")
+    print(table(["field", "articles", "precision", "recall", "F1"], human_agreement(everyone)))
     if ingest_s is not None:
         print(f"\ningest of the split (embedding + extraction + storage): {ingest_s:.1f} s")
     if home is not None:

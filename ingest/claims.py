@@ -14,6 +14,7 @@ from disk; nothing is downloaded.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Iterable, Sequence
@@ -41,14 +42,14 @@ SPEECH: dict[str, str] = {
          "recommend", "suggest", "indicate", "acknowledge", "counter", "boast", "brag", "joke", "quip", "exclaim",
          "whisper", "shout", "inform", "assure", "advise", "estimate", "forecast", "signal", "hint", "imply",
          "confide", "divulge", "highlight", "underline", "underscore",
-         "instruct", "order", "request", "agree", "decline", "refuse"],
+         "instruct", "order", "request", "agree", "decline", "refuse", "allude", "speculate", "talk"],
         "say",
     ),
 }
 BELIEF: dict[str, str] = dict.fromkeys(
     ["believe", "think", "feel", "hope", "fear", "expect", "want", "plan", "support", "show", "find", "seem",
      "doubt", "worry", "guess", "assume", "know", "understand", "consider", "call", "wish", "intend", "prefer",
-     "insist", "maintain", "recognize", "recognise", "realize", "realise", "imagine", "suspect", "worry", "see"],
+     "insist", "maintain", "recognize", "recognise", "realize", "realise", "imagine", "suspect", "worry", "see", "wonder", "remember", "deem", "view", "decide", "appear", "regard", "reckon"],
     "other",
 )
 # Attitudes towards something count with an object ("praised the plan", "endorsed Trump").
@@ -72,8 +73,11 @@ PHRASAL: dict[tuple[str, str], str] = {
     ("call", "for"): "say", ("call", "on"): "say", ("speak", "of"): "say", ("speak", "about"): "say",
     ("talk", "about"): "say", ("go", "on"): "say", ("weigh", "in"): "say", ("lash", "out"): "accuse",
     ("hit", "out"): "accuse", ("play", "down"): "deny", ("focus", "on"): "other", ("apologize", "for"): "say", ("brush", "off"): "deny", ("push", "back"): "deny",
-    ("shoot", "down"): "deny", ("back", "down"): "other", ("look", "forward"): "other",
+    ("shoot", "down"): "deny", ("push", "for"): "say", ("lay", "out"): "say", ("press", "for"): "say", ("rail", "against"): "accuse", ("allude", "to"): "say", ("back", "down"): "other", ("look", "forward"): "other",
 }
+# Verbs whose "it" subject is a dummy ("it seems", "it appears"), not a document or a group.
+IMPERSONAL = frozenset({"seem", "appear", "feel", "look", "sound", "be", "remain", "become", "happen", "matter", "mean", "turn"})
+RELATIVE = ("who", "which", "that")
 # Prepositions that name the addressee: "confirmed to al-Modon", "told ... "
 ADDRESSEE_PREP = {"to"}
 
@@ -100,7 +104,11 @@ HEADLINE = re.compile(
     re.I,
 )
 
-COLON_HEADLINE = re.compile(r"^(?P<speaker>[A-Z][\w.’'&-]*(?: [A-Z\w.’'&-]+){0,4})(?P<colon>:)\s+(?P<content>[\"“‘'A-Z].{8,})$")
+COLON_HEADLINE = re.compile(r"^[\"“]?(?P<speaker>[A-Z][\w.’'&-]*(?: [A-Z\w.’'&-]+){0,4})(?P<colon>:)\s+(?P<content>[\"“‘'A-Z].{8,})$")
+# A quotation signed with a dash: “...” ― Name (reader quotes, epigraphs, listicles).
+DASH_SIGNED = re.compile(
+    r"[“\"](?P<quote>[^”\"\n]{3,}?)[,.!?]?[”\"]\s*(?P<dash>[―—–]|--)\s*(?P<speaker>[A-Z][\w.’'-]*(?: (?:[A-Z][\w.’'-]*|de|van|von|al-\w+)){0,4})"
+)
 NOT_SPEAKERS = {"read", "see", "update", "updated", "watch", "photo", "photos", "video", "breaking", "related", "note",
                 "editor's", "editor’s", "source", "sources", "question", "answer", "q", "a", "warning", "exclusive",
                 "wait", "here", "more", "also", "live", "analysis", "opinion", "correction", "listen", "subscribe"}
@@ -111,8 +119,10 @@ OBJECT_DEPS = ("dobj", "obj", "attr")
 EDGE_PUNCT = set(",;:.-—–()\"'“”‘’«»[] ")
 
 
-#: Reported denials, confirmations... inside another claim's content stay claims of their own.
+#: Reported denials, confirmations... inside another claim's content stay claims of their own, and
+#: so does plain speech ("Merrill says Machado promised ... and said she would ..."): Machado said it.
 KEEP_NESTED = ("deny", "confirm", "rule_out", "accuse", "quote")
+KEEP_NESTED_LEMMAS = frozenset({"say", "tell", "report", "write"})
 QUOTE_PAIRS = {"“": "”", "«": "»", '"': '"'}
 
 
@@ -144,6 +154,7 @@ class _Draft:
     speaker_span: tuple[int, int] | None = None
     content_span: tuple[int, int] | None = None
     extra_sentences: list[int] = field(default_factory=list)
+    lemma: str = ""
 
 
 def _trim(tokens: Sequence) -> list:
@@ -233,6 +244,7 @@ class ClaimExtractor:
         # Parsing is the expensive step: only sentences with a reporting word are parsed.
         for i, doc in zip(parse, self.nlp.pipe([sentences[i].text for i in parse], batch_size=64)):
             drafts.extend(self._from_doc(i, sentences[i].start, doc))
+        drafts.extend(self._dash_signed(sentences, text))
         drafts.sort(key=lambda d: (d.sentence, d.cue_span or (0, 0)))
         drafts = self._drop_nested(drafts, sentences, text)
         self._quote_content(drafts, sentences)
@@ -271,7 +283,8 @@ class ClaimExtractor:
         )
 
     def _colon_headline(self, i: int, sentence: Sentence) -> _Draft | None:
-        """'Graham: Trump's Rhetoric Destroying GOP' - a paragraph opening with 'Source: statement'."""
+        """A paragraph opening with 'Source: statement': 'Graham: Trump's Rhetoric Destroying GOP',
+        or a transcript's '"PENCE: Well, look, ...'."""
         m = COLON_HEADLINE.match(sentence.text)
         if not m or m.group("speaker").lower().split()[0] in NOT_SPEAKERS or _may_attribute(m.group("speaker")):
             return None  # "The source added: ..." has a verb of its own: the parse handles it
@@ -282,6 +295,31 @@ class ClaimExtractor:
             speaker_span=(o + m.start("speaker"), o + m.end("speaker")),
             content_span=(o + m.start("content"), o + m.end("content")),
         )
+
+    @staticmethod
+    def _dash_signed(sentences: Sequence[Sentence], text: str | None) -> list[_Draft]:
+        """'“We deserve better.” ― Sonya Herridge': a quotation signed with a dash and a name."""
+        if not sentences:
+            return []
+        if text is None:
+            base = sentences[0].start
+            text = "".join(" " * (s.start - (sentences[k - 1].end if k else base)) + s.text for k, s in enumerate(sentences))
+        else:
+            base = 0
+        starts = [s.start for s in sentences]
+        out = []
+        for m in DASH_SIGNED.finditer(text):
+            at = base + m.start("dash")
+            i = max(0, bisect_right(starts, at) - 1)
+            first = max(0, bisect_right(starts, base + m.start("quote")) - 1)
+            out.append(_Draft(
+                sentence=i, speaker=m.group("speaker"), cue=m.group("dash"), stance="say",
+                content=m.group("quote"), extra_sentences=[j for j in range(first, i)],
+                cue_span=(at, base + m.end("dash")),
+                speaker_span=(base + m.start("speaker"), base + m.end("speaker")),
+                content_span=(base + m.start("quote"), base + m.end("quote")),
+            ))
+        return out
 
     def _from_doc(self, i: int, offset: int, doc) -> list[_Draft]:
         out: list[_Draft] = []
@@ -394,13 +432,18 @@ class ClaimExtractor:
         cue_text = self._cue_text(cue_words)
         content, content_span = _text_span(content_tokens, doc, offset) if content_tokens else ("", None)
         speaker, speaker_span = _text_span(speaker_tokens, doc, offset) if speaker_tokens else ("", None)
+        relative = [c for c in children if c.dep_ == "nsubj" and c.lower_ in RELATIVE] if tok.dep_ == "relcl" else []
+        if relative and speaker:
+            # "an architect who said ...": the span marks the mention as written (the pronoun, as
+            # PolNeAR marks it); the speaker's text is the noun it stands for
+            speaker_span = _text_span(relative, doc, offset)[1]
         verb_span = (offset + tok.idx, offset + tok.idx + len(tok.text))
         prt = [c for c in cue_tokens[1:2] if c.dep_ == "prt"]
         if prt:
             verb_span = (verb_span[0], offset + prt[0].idx + len(prt[0].text))
         return _Draft(
             sentence=i, speaker=speaker, cue=cue_text, stance=stance, content=content, other_party=other_party,
-            cue_span=verb_span, speaker_span=speaker_span, content_span=content_span,
+            lemma=tok.lemma_.lower(), cue_span=verb_span, speaker_span=speaker_span, content_span=content_span,
         )
 
     @staticmethod
@@ -424,24 +467,24 @@ class ClaimExtractor:
 
     def _speaker_tokens(self, tok, doc) -> list:
         """Subject, passive agent, or the subject inherited from the verb this one depends on."""
-        for _ in range(3):
-            subj = [c for c in tok.children if c.dep_ in ("nsubj", "csubj", "expl") and c.lower_ not in ("it", "there")]
+        for _ in range(5):
+            # "It says the campaign violated ..." (a letter, an ad) is a speaker; "it seems" is not
+            dummy = ("it", "there") if tok.lemma_.lower() in IMPERSONAL else ("there",)
+            subj = [c for c in tok.children if c.dep_ in ("nsubj", "csubj") and c.lower_ not in dummy]
             if subj:
                 start = min(s.left_edge.i for s in subj)
                 end = max(s.right_edge.i for s in subj)
                 toks = [t for t in doc[start : end + 1]]
                 # "which said" / "who said": the speaker is the noun the relative clause hangs on
-                if len(subj) == 1 and subj[0].lower_ in ("who", "which", "that") and tok.dep_ == "relcl":
+                if len(subj) == 1 and subj[0].lower_ in RELATIVE and tok.dep_ == "relcl":
                     head = tok.head
                     return [t for t in doc[head.left_edge.i : head.i + 1]]
                 return toks
             agent = [g for c in tok.children if c.dep_ == "agent" for g in c.children if g.dep_ == "pobj"]
             if agent:
                 return list(agent[0].subtree)
-            if tok.dep_ in ("advcl", "xcomp", "conj", "pcomp", "ccomp") and tok.head is not tok:
-                tok = tok.head
-                if tok.dep_ == "prep":
-                    tok = tok.head
+            if tok.dep_ in ("advcl", "xcomp", "conj", "pcomp", "ccomp", "prep", "advmod") and tok.head is not tok:
+                tok = tok.head  # "stopped short of calling X": climb to the verb that has the subject
                 continue
             if tok.dep_ == "relcl":
                 head = tok.head
@@ -495,7 +538,7 @@ class ClaimExtractor:
             c0, c1 = d.cue_span
             if any(q0 <= c0 and c1 <= q1 for q0, q1 in quoted):
                 continue
-            if d.stance not in KEEP_NESTED and any(s0 <= c0 and c1 <= s1 and (s0, s1) != d.content_span for s0, s1 in contents):
+            if d.stance not in KEEP_NESTED and d.lemma not in KEEP_NESTED_LEMMAS and any(s0 <= c0 and c1 <= s1 and (s0, s1) != d.content_span for s0, s1 in contents):
                 continue
             keep.append(d)
         return keep

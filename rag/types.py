@@ -56,7 +56,11 @@ class Claim(BaseModel):
     sentence_ids: list[str] = Field(description="'article:index' of the cue sentence, then of any sentence the content points back to")
     other_party: str = Field(default="", description="Who was told ('confirmed to al-Modon') or quoted ('quoted X as saying')")
     cue_span: tuple[int, int] | None = Field(default=None, description="Character offsets of the cue in the article text")
-    speaker_span: tuple[int, int] | None = None
+    speaker_span: tuple[int, int] | None = Field(
+        default=None,
+        description="Offsets of the speaker's mention in the cue sentence; for 'an official who said' the relative "
+        "pronoun, while `speaker` gives the noun it stands for",
+    )
     content_span: tuple[int, int] | None = Field(default=None, description="Offsets of the content as written in the cue sentence")
 
     @property

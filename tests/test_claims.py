@@ -139,6 +139,49 @@ def test_speech_inside_a_quotation_is_not_a_separate_claim(extractor) -> None:
     assert [(c.speaker, c.cue) for c in claims] == [("the envoy", "said")]
 
 
+def test_quotation_signed_with_a_dash(extractor) -> None:
+    text = "Letters of the week.\n“He represents our greatest shame.” ― Sonya Herridge\n“We deserve better.” — Tom de Wit"
+    claims = claims_of(extractor, text)
+    assert [(c.speaker, c.cue, c.content) for c in claims] == [
+        ("Sonya Herridge", "―", "He represents our greatest shame"),
+        ("Tom de Wit", "—", "We deserve better"),
+    ]
+    assert text[claims[0].speaker_span[0] : claims[0].speaker_span[1]] == "Sonya Herridge"
+
+
+def test_transcript_speaker_labels(extractor) -> None:
+    text = ('Partial transcript as follows:\n\n"WALLACE: Let’s start with the debate.\n\n'
+            '"PENCE: Well, look, the campaign is doing fine.')
+    labelled = [(c.speaker, c.cue) for c in claims_of(extractor, text) if c.cue == ":"]
+    assert labelled == [("WALLACE", ":"), ("PENCE", ":")]
+
+
+def test_relative_clause_speaker_is_the_noun_and_the_span_the_pronoun(extractor) -> None:
+    text = "The mayor thanked an architect who said the bridge was safe."
+    c = next(c for c in claims_of(extractor, text) if c.cue == "said")
+    assert c.speaker == "an architect"
+    assert text[c.speaker_span[0] : c.speaker_span[1]] == "who"
+
+
+def test_a_document_as_it_speaks(extractor) -> None:
+    text = "The city sent a letter on Thursday. It says the campaign violated the law."
+    c = next(c for c in claims_of(extractor, text) if c.cue == "says")
+    assert (c.speaker, c.content) == ("It", "the campaign violated the law")
+    assert [c for c in claims_of(extractor, "It seems that the vote will be close.") if c.speaker] == []
+
+
+def test_nested_speech_in_anothers_content_is_kept(extractor) -> None:
+    text = "Merrill says Machado promised to keep campaigning and said she would stand up to the attacks."
+    cues = {c.cue: c.speaker for c in claims_of(extractor, text)}
+    assert cues.get("says") == "Merrill" and cues.get("said") == "Machado"
+
+
+def test_speaker_climbs_to_the_verb_with_a_subject(extractor) -> None:
+    text = "The senator praised the report but stopped short of calling the deal a failure."
+    c = next(c for c in claims_of(extractor, text) if c.cue == "calling")
+    assert c.speaker == "The senator"
+
+
 def test_spans_index_the_article_text(extractor) -> None:
     text = "Prices rose.\nThe bank denied that rates would rise, said spokesman Karel Fitz."
     for c in claims_of(extractor, text):
