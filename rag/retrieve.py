@@ -1,11 +1,15 @@
 """Hybrid retrieval: dense (Chroma) and lexical (BM25) over chunks, fused by reciprocal rank,
 then every sentence of the best chunks scored on its own (dense similarity of its pooled vector
-plus IDF-weighted coverage of the question's terms).
+plus IDF-weighted coverage of the question's terms). A second hop reads the articles whose titles
+the best chunks mention; the best articles are read whole; the final order favours ledes, articles
+the question names and linked articles, and keeps the best sentence of the two best articles.
 """
 
 from __future__ import annotations
 
+import re
 import time
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -45,21 +49,18 @@ class HybridSearch:
         wanted = list(dict.fromkeys(fused[: s.chunks] + dense[:head] + lex[:head]))
         # Only chunks the catalogue knows count: a vector left by a killed ingest is never shown.
         chunks = self.store.catalogue.chunks(self.store.space, wanted)
-        chunks += self._linked(chunks, {c.article_id for c in chunks})
-        rows = self.store.catalogue.window_sentences(
-            self.store.space, [(c.article_id, c.first, c.last) for c in chunks], self.store.embedder.dim
-        )
+        windows = [(c.article_id, c.first, c.last) for c in chunks]
+        linked = self._linked(chunks, {c.article_id for c in chunks})
+        # a linked article is read whole: the fact the question hops to may sit anywhere in it
+        windows += [(aid, 0, 1 << 30) for aid in linked]
         terms = lexical.terms(question)
-        out: list[Candidate] = []
-        if rows:
-            vecs = np.stack([r[3] for r in rows])
-            dense_scores = vecs @ qv
-            for (sentence, title, url, _), d in zip(rows, dense_scores):
-                # the title stands in for what the sentence leaves implicit ("It was founded in 1844")
-                lx = lexical.coverage(terms, f"{title} {sentence.text}")
-                score = s.dense_weight * float(d) + (1 - s.dense_weight) * lx
-                out.append(Candidate(sentence=sentence, title=title, url=url, score=score, dense=float(d), lexical=lx))
-        out.sort(key=lambda c: -c.score)
+        out = self._score(qv, terms, windows, lexical)
+        # the best few articles are read whole too, so a fact outside the retrieved chunk can still rank
+        best = list(dict.fromkeys(c.sentence.article_id for c in out))[: s.expand_articles]
+        extra = [(aid, 0, 1 << 30) for aid in best if aid not in linked]
+        seen = {(c.sentence.article_id, c.sentence.index) for c in out}
+        out += [c for c in self._score(qv, terms, extra, lexical) if (c.sentence.article_id, c.sentence.index) not in seen]
+        out = self._rank(question, out, linked, k, terms, lexical)
         t4 = time.perf_counter()
         if timings is not None:
             timings.update(
@@ -67,14 +68,66 @@ class HybridSearch:
             )
         return out[:k]
 
+    def _score(self, qv: np.ndarray, terms, windows: list[tuple[str, int, int]], lexical) -> list[Candidate]:
+        """Each sentence on its own: dense similarity of its vector, and IDF-weighted coverage of
+        the question's terms by title plus sentence (the title stands in for what the sentence
+        leaves implicit: "It was founded in 1844")."""
+        s = self.settings
+        rows = self.store.catalogue.window_sentences(self.store.space, windows, self.store.embedder.dim)
+        if not rows:
+            return []
+        dense_scores = np.stack([r[3] for r in rows]) @ qv
+        out = []
+        for (sentence, title, url, _), d in zip(rows, dense_scores):
+            lx = lexical.coverage(terms, f"{title} {sentence.text}")
+            score = s.dense_weight * float(d) + (1 - s.dense_weight) * lx
+            out.append(Candidate(sentence=sentence, title=title, url=url, score=score, dense=float(d), lexical=lx))
+        out.sort(key=lambda c: -c.score)
+        return out
 
-    def _linked(self, chunks: list, seen: set[str], most: int = 6) -> list:
-        """Second hop: the opening chunk of articles whose title the best chunks mention
-        ("... directed by Jane Doe" brings in the article "Jane Doe")."""
+    def _rank(self, question: str, pool: list[Candidate], linked: list[str], k: int, terms, lexical) -> list[Candidate]:
+        """Final order: a bonus for an article's opening sentence (a lede or an encyclopedia
+        definition says what the article is about), for an article the question names, and for one
+        the best chunks link to (the second hop of a two-part question)."""
+        s = self.settings
+        q = f" {_norm(question)} "
+        named = {c.sentence.article_id for c in pool if len(t := _norm(c.title)) > 3 and f" {t} " in q}
+        for c in pool:
+            # an opening sentence earns its bonus only when it shares a word with the question itself
+            # (or when the best chunks link to its article: it then introduces the linked entity)
+            lede = c.sentence.index == 0 and (c.sentence.article_id in linked or lexical.coverage(terms, c.sentence.text) > 0)
+            c.score += (s.lead_bonus if lede else 0.0) + (s.title_bonus if c.sentence.article_id in named else 0.0)
+            if c.sentence.article_id in linked:
+                c.score += s.link_bonus
+        pool.sort(key=lambda c: -c.score)
+        # the best sentence of each of the best few articles is kept among the first k, so one long
+        # article cannot crowd out the other half of a two-part question; the rest go by score
+        spread: dict[str, Candidate] = {}
+        for c in pool:
+            if len(spread) >= min(s.spread, k):
+                break
+            spread.setdefault(c.sentence.article_id, c)
+        reserved = {id(c) for c in spread.values()}
+        head: list[Candidate] = []
+        free = k - len(reserved)
+        for c in pool:
+            if id(c) in reserved or free > 0:
+                free -= id(c) not in reserved
+                head.append(c)
+        kept = {id(c) for c in head}
+        return head + [c for c in pool if id(c) not in kept]
+
+    def _linked(self, chunks: list, seen: set[str], most: int = 6) -> list[str]:
+        """Second hop: articles whose title the best chunks mention ("... directed by Jane Doe"
+        brings in the article "Jane Doe")."""
         titles = self.store.catalogue.titles(self.store.space)
         text = " ".join(c.text.split("\n", 1)[-1] for c in chunks).lower()
-        linked = [aid for title, aid in titles.items() if aid not in seen and len(title) > 3 and title in text][:most]
-        return self.store.catalogue.first_chunks(self.store.space, linked)
+        return [aid for title, aid in titles.items() if aid not in seen and len(title) > 3 and title in text][:most]
+
+
+def _norm(text: str) -> str:
+    """Lower-case words only, for matching titles inside questions."""
+    return " ".join(re.sub(r"\([^)]*\)", " ", text.lower()).replace("’", "'").split()) if text else ""
 
 
 class HybridRetriever(BaseRetriever):

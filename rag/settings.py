@@ -51,6 +51,11 @@ class RetrievalSettings(BaseModel):
     chunks: int = Field(default=8, ge=1, description="Best fused chunks whose sentences become candidates")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant")
     dense_weight: float = Field(default=0.6, ge=0, le=1, description="Weight of the dense score in a sentence's score")
+    expand_articles: int = Field(default=4, ge=0, description="Best articles whose every sentence is scored, not only the retrieved chunk's")
+    lead_bonus: float = Field(default=0.1, ge=0, description="Added to an article's opening sentence (lede, definition)")
+    title_bonus: float = Field(default=0.1, ge=0, description="Added to sentences of an article whose title the question names")
+    link_bonus: float = Field(default=0.2, ge=0, description="Added to sentences of an article whose title the best chunks mention")
+    spread: int = Field(default=2, ge=1, description="Best articles whose best sentence is always among the first k candidates")
 
 
 class AnswerSettings(BaseModel):

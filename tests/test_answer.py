@@ -137,3 +137,32 @@ def test_second_hop_brings_in_articles_named_by_the_best_chunks(tmp_path: Path, 
     # nothing in the question matches the second article's words: only the title link finds it
     ids = {c.sentence.article_id for c in search.candidates("Which city is the birthplace of the director of The Harbour Film?", k=100)}
     assert {"film", "kessel"} <= ids
+
+
+def test_linked_article_is_read_whole_and_ranks_in_the_first_k(tmp_path: Path, settings: Settings, hash_embedder) -> None:
+    """The fact the question hops to sits deep in the linked article, outside its first chunk; it
+    still reaches the first ten candidates, above sentences of articles that only share words."""
+    kessel = ["Mira Kessel is a film maker.", "She trained as a painter.", "Her first show was in Oslo.",
+              "She moved to Rome in 1990.", "She taught in Vienna.", "Her father is the sculptor Aron Kessel."]
+    (tmp_path / "a.json").write_text(json.dumps([
+        {"id": "film", "title": "The Harbour Film", "text": "The Harbour Film is a 1999 drama. It was directed by Mira Kessel."},
+        {"id": "kessel", "title": "Mira Kessel", "text": " ".join(kessel)},
+        *[{"id": f"noise{i}", "title": f"Festival report {i}", "text": f"The father of festival {i} was a film director. The city liked the film."}
+          for i in range(30)],
+    ]))
+    store = Store(settings, hash_embedder)
+    ingest([tmp_path], store, progress=False)
+    top = Engine(store).search.candidates("Who is the father of the director of The Harbour Film?", k=10)
+    assert ("kessel", 5) in {(c.sentence.article_id, c.sentence.index) for c in top}
+
+
+def test_the_second_best_article_keeps_a_place_among_the_first_k(tmp_path: Path, settings: Settings, hash_embedder) -> None:
+    long = " ".join(f"The harbour levy rose in year {i} at the harbour." for i in range(12))
+    (tmp_path / "a.json").write_text(json.dumps([
+        {"id": "long", "title": "Harbour levy", "text": long},
+        {"id": "short", "title": "Council minutes", "text": "The council debated the harbour levy once."},
+    ]))
+    store = Store(settings, hash_embedder)
+    ingest([tmp_path], store, progress=False)
+    top = Engine(store).search.candidates("harbour levy", k=3)
+    assert [c.sentence.article_id for c in top].count("short") == 1
