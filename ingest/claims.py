@@ -67,6 +67,27 @@ ATTITUDE: dict[str, str] = {
     ),
     **dict.fromkeys(["attack", "lambaste", "fault", "deride", "ridicule", "mock", "decry", "denounce"], "accuse"),
 }
+# "made a call for", "issued a statement": a light verb whose object is a speech noun.
+LIGHT_VERBS = frozenset({"make", "issue", "give", "deliver", "release", "voice", "raise", "send", "post", "publish", "offer", "lodge", "file"})
+SPEECH_NOUNS: dict[str, str] = {
+    **dict.fromkeys(["statement", "remark", "comment", "speech", "address", "call", "case", "argument", "promise", "pledge",
+                     "announcement", "appeal", "plea", "point", "prediction", "recommendation", "demand", "proposal",
+                     "reference", "apology", "vow", "defense", "defence", "assurance", "explanation", "testimony"], "say"),
+    **dict.fromkeys(["claim", "allegation", "assertion"], "claim"),
+    **dict.fromkeys(["accusation", "criticism", "complaint", "charge", "attack"], "accuse"),
+    **dict.fromkeys(["warning", "threat"], "warn"),
+    **dict.fromkeys(["denial", "rebuttal"], "deny"),
+    **dict.fromkeys(["concern", "objection", "doubt", "endorsement"], "other"),
+}
+# "was confident that ...", "appeared pleased with ...": an attitude adjective with a complement.
+ATTITUDE_ADJECTIVES = frozenset({
+    "concerned", "worried", "confident", "sure", "certain", "convinced", "critical", "skeptical", "sceptical",
+    "optimistic", "pessimistic", "eager", "proud", "pleased", "happy", "unhappy", "upset", "angry", "furious",
+    "frustrated", "disappointed", "shocked", "surprised", "aware", "adamant", "uncomfortable", "afraid", "reluctant",
+    "willing", "determined", "hopeful", "doubtful", "opposed", "supportive", "wary", "mistrustful", "unaware",
+    "insistent", "clear", "keen", "anxious", "fearful", "dismissive", "enthusiastic", "satisfied", "unsure", "open",
+})
+COPULAS = frozenset({"be", "appear", "seem", "remain", "become", "feel", "sound", "look", "grow", "make"})
 # (lemma, particle or preposition) -> stance; the particle is part of the cue as written.
 PHRASAL: dict[tuple[str, str], str] = {
     ("rule", "out"): "rule_out", ("point", "out"): "say", ("point", "to"): "say", ("refer", "to"): "say",
@@ -177,6 +198,11 @@ def _text_span(tokens: Sequence, doc, offset: int) -> tuple[str, tuple[int, int]
     return doc.text[start:end], (offset + start, offset + end)
 
 
+def _complement(adjective) -> list:
+    """What an attitude adjective is about: 'confident [that ...]', 'critical [of ...]', 'eager [to ...]'."""
+    return [c for c in adjective.children if c.dep_ in ("ccomp", "xcomp", "prep") and c.i > adjective.i]
+
+
 def _subtree(token, exclude: Iterable = ()) -> list:
     skip = {t.i for e in exclude for t in e.subtree}
     return [t for t in token.subtree if t.i not in skip]
@@ -198,9 +224,32 @@ IRREGULAR = {"said", "told", "thought", "knew", "known", "found", "saw", "seen",
 
 
 @lru_cache(maxsize=1)
+def _cue_lemmas() -> frozenset[str]:
+    return frozenset(set(SPEECH) | set(BELIEF) | set(ATTITUDE) | {lemma for lemma, _ in PHRASAL})
+
+
+@lru_cache(maxsize=1)
 def _cue_words() -> frozenset[str]:
-    lemmas = set(SPEECH) | set(BELIEF) | set(ATTITUDE) | {lemma for lemma, _ in PHRASAL}
-    return frozenset(set().union(*(_forms(lemma) for lemma in lemmas)) | IRREGULAR | {"according"})
+    """Words that make a sentence worth parsing."""
+    return frozenset(set().union(*(_forms(lemma) for lemma in _cue_lemmas())) | IRREGULAR | {"according"} | ATTITUDE_ADJECTIVES
+                     | {f for noun in SPEECH_NOUNS for f in (noun, noun + "s")})
+
+
+@lru_cache(maxsize=1)
+def _form_lemmas() -> dict[str, str]:
+    """Inflected form -> lexicon lemma, to mend the small model's lemmatizer ("hopes" -> "hop")."""
+    out: dict[str, str] = {}
+    for lemma in sorted(_cue_lemmas()):
+        for form in _forms(lemma):
+            out.setdefault(form, lemma)
+    return out
+
+
+def _lemma(tok) -> str:
+    lemma = tok.lemma_.lower()
+    if lemma in _cue_lemmas():
+        return lemma
+    return _form_lemmas().get(tok.lower_, lemma)
 
 
 def _may_attribute(text: str) -> bool:
@@ -326,7 +375,7 @@ class ClaimExtractor:
         for tok in doc:
             if tok.lower_ == "according" and any(c.lower_ == "to" for c in tok.children):
                 d = self._according(i, offset, doc, tok)
-            elif tok.dep_ == "pcomp" and tok.head.lower_ == "as" and tok.head.head.lemma_.lower() == "quote":
+            elif tok.dep_ == "pcomp" and tok.head.lower_ == "as" and _lemma(tok.head.head) == "quote":
                 d = None  # the "as saying" of "quoted X as saying": part of the quote's cue
             elif tok.pos_ in ("VERB", "AUX") and tok.dep_ not in ("amod", "compound"):
                 d = self._verb(i, offset, doc, tok)
@@ -338,12 +387,20 @@ class ClaimExtractor:
 
     def _cue_of(self, tok) -> tuple[str, list, bool] | None:
         """(stance, cue tokens, needs a clause) for a reporting verb, else None."""
-        lemma = tok.lemma_.lower()
+        lemma = _lemma(tok)
         for child in tok.children:
             if child.dep_ in ("prt", "prep", "advmod") and (lemma, child.lower_) in PHRASAL:
                 return PHRASAL[(lemma, child.lower_)], [tok, child], False
         if lemma in SPEECH:
             return SPEECH[lemma], [tok], False
+        if lemma in LIGHT_VERBS:
+            for child in tok.children:
+                if child.dep_ in OBJECT_DEPS and child.lemma_.lower() in SPEECH_NOUNS:
+                    return SPEECH_NOUNS[child.lemma_.lower()], [tok], False
+        if lemma in COPULAS:
+            for child in tok.children:
+                if child.dep_ in ("acomp", "oprd", "ccomp") and child.lower_ in ATTITUDE_ADJECTIVES and _complement(child):
+                    return ("say" if child.lower_ == "clear" else "other"), [tok, child], False
         if lemma in BELIEF and any(c.dep_ in CONTENT_DEPS + ("oprd", "acomp") for c in tok.children):
             return BELIEF[lemma], [tok], True
         if lemma in BELIEF and any(c.dep_ in OBJECT_DEPS for c in tok.children) and any(c.dep_ == "nsubj" and c.pos_ != "PRON" for c in tok.children):
@@ -380,6 +437,10 @@ class ClaimExtractor:
                 appos = [c for c in children if c.dep_ in ("npadvmod", "appos") and c.i > objects[0].i]
                 if appos:
                     other_party = f"{other_party}, {_text_span(_subtree(appos[0]), doc, offset)[0]}"
+        adjective = [c for c in cue_tokens[1:] if c.lower_ in ATTITUDE_ADJECTIVES]
+        if adjective:
+            content_tokens = [t for c in _complement(adjective[0]) for t in c.subtree]
+            clause = [c for c in clause if c is not adjective[0]]
         if not content_tokens and clause:
             content_tokens = [t for c in clause for t in c.subtree]
         if not content_tokens and passive_subject and not needs_clause:
@@ -389,7 +450,7 @@ class ClaimExtractor:
             if colon:
                 content_tokens = [t for t in doc[colon[0].i + 1 :]]
             elif objects and stance != "quote":
-                if tok.lemma_.lower() == "tell" and clause == [] and len(objects) == 1:
+                if _lemma(tok) == "tell" and clause == [] and len(objects) == 1:
                     content_tokens = []  # "told reporters" alone says nothing attributable
                 else:
                     content_tokens = [t for o in objects for t in o.subtree]
@@ -398,29 +459,29 @@ class ClaimExtractor:
                     if stance == "accuse" and charge:
                         content_tokens += list(charge[0].subtree)
             else:
-                preps = [c for c in children if c.dep_ == "prep" and c.lower_ in ("about", "of", "on") and tok.lemma_.lower() in ("say", "speak", "talk", "warn", "comment", "write", "report", "tell")]
+                preps = [c for c in children if c.dep_ == "prep" and c.lower_ in ("about", "of", "on") and _lemma(tok) in ("say", "speak", "talk", "warn", "comment", "write", "report", "tell")]
                 if preps:
                     content_tokens = list(preps[0].subtree)
-        if (tok.lemma_.lower(), "to") in PHRASAL or (tok.lemma_.lower(), "for") in PHRASAL or (tok.lemma_.lower(), "on") in PHRASAL:
+        if (_lemma(tok), "to") in PHRASAL or (_lemma(tok), "for") in PHRASAL or (_lemma(tok), "on") in PHRASAL:
             particle = [c for c in cue_tokens[1:] if c.dep_ == "prep"]
             if particle and not content_tokens:
                 content_tokens = [t for g in particle[0].children for t in g.subtree]
-        if not content_tokens and tok.dep_ in ("parataxis", "advcl") and tok.lemma_.lower() in QUOTE_VERBS:
+        if not content_tokens and tok.dep_ in ("parataxis", "advcl") and _lemma(tok) in QUOTE_VERBS:
             # "The deal, he said, is done": the content is the clause the interjection sits in
             content_tokens = _subtree(tok.head, exclude=[tok])
-        if not content_tokens and (needs_clause or not self._speaker(tok, doc) or tok.lemma_.lower() not in QUOTE_VERBS):
+        if not content_tokens and (needs_clause or not self._speaker(tok, doc) or _lemma(tok) not in QUOTE_VERBS):
             return None
 
         # addressee: "confirmed to al-Modon", "told reporters"
         if stance != "quote":
             inside = {t.i for t in content_tokens}
             to = [c for c in children if c.dep_ in ("prep", "dative") and c.lower_ in ADDRESSEE_PREP and c.i not in inside]
-            if to and tok.lemma_.lower() not in ("point", "refer"):
+            if to and _lemma(tok) not in ("point", "refer"):
                 other_party = _text_span(_subtree(to[0]), doc, offset)[0]
                 if other_party.lower().startswith("to "):
                     other_party = other_party[3:]
                 cue_tokens = cue_tokens + [to[0]]
-            elif tok.lemma_.lower() == "tell" and objects:
+            elif _lemma(tok) == "tell" and objects:
                 other_party = _text_span(_subtree(objects[0]), doc, offset)[0]
 
         speaker_tokens = self._speaker(tok, doc)
@@ -438,12 +499,12 @@ class ClaimExtractor:
             # PolNeAR marks it); the speaker's text is the noun it stands for
             speaker_span = _text_span(relative, doc, offset)[1]
         verb_span = (offset + tok.idx, offset + tok.idx + len(tok.text))
-        prt = [c for c in cue_tokens[1:2] if c.dep_ == "prt"]
+        prt = [c for c in cue_tokens[1:2] if c.dep_ == "prt" or (c in adjective and c.i - tok.i <= 3)]
         if prt:
             verb_span = (verb_span[0], offset + prt[0].idx + len(prt[0].text))
         return _Draft(
             sentence=i, speaker=speaker, cue=cue_text, stance=stance, content=content, other_party=other_party,
-            lemma=tok.lemma_.lower(), cue_span=verb_span, speaker_span=speaker_span, content_span=content_span,
+            lemma=_lemma(tok), cue_span=verb_span, speaker_span=speaker_span, content_span=content_span,
         )
 
     @staticmethod
@@ -469,7 +530,7 @@ class ClaimExtractor:
         """Subject, passive agent, or the subject inherited from the verb this one depends on."""
         for _ in range(5):
             # "It says the campaign violated ..." (a letter, an ad) is a speaker; "it seems" is not
-            dummy = ("it", "there") if tok.lemma_.lower() in IMPERSONAL else ("there",)
+            dummy = ("it", "there") if _lemma(tok) in IMPERSONAL else ("there",)
             subj = [c for c in tok.children if c.dep_ in ("nsubj", "csubj") and c.lower_ not in dummy]
             if subj:
                 start = min(s.left_edge.i for s in subj)

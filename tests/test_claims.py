@@ -182,6 +182,25 @@ def test_speaker_climbs_to_the_verb_with_a_subject(extractor) -> None:
     assert c.speaker == "The senator"
 
 
+def test_light_verb_with_a_speech_noun(extractor) -> None:
+    c = next(c for c in claims_of(extractor, "The union made the case that wages must rise.") if c.cue == "made")
+    assert (c.speaker, c.stance) == ("The union", "say") and "wages must rise" in c.content
+
+
+def test_attitude_adjective_with_a_complement(extractor) -> None:
+    text = "The governor was confident that the bridge would open in May."
+    c = next(c for c in claims_of(extractor, text) if "confident" in c.cue)
+    assert (c.speaker, c.stance, c.content) == ("The governor", "other", "that the bridge would open in May")
+    assert text[c.cue_span[0] : c.cue_span[1]] == "was confident"
+    assert claims_of(extractor, "The governor was confident.") == []
+
+
+def test_lemmatizer_slips_are_mended(extractor) -> None:
+    # the small English model lemmatizes "hopes" as "hop"
+    c = next(c for c in claims_of(extractor, "Bivens hopes Democrats do not make the same mistake.") if c.cue == "hopes")
+    assert c.speaker == "Bivens" and c.content == "Democrats do not make the same mistake"
+
+
 def test_spans_index_the_article_text(extractor) -> None:
     text = "Prices rose.\nThe bank denied that rates would rise, said spokesman Karel Fitz."
     for c in claims_of(extractor, text):
