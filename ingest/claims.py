@@ -147,6 +147,15 @@ KEEP_NESTED_LEMMAS = frozenset({"say", "tell", "report", "write"})
 QUOTE_PAIRS = {"“": "”", "«": "»", '"': '"'}
 
 
+def _article_text(sentences: Sequence[Sentence], text: str | None) -> tuple[str, int]:
+    """(text, offset of its first character in the article); without the article, rebuilt from the
+    sentences (line breaks unknown)."""
+    if text is not None:
+        return text, 0
+    base = sentences[0].start
+    return "".join(" " * (s.start - (sentences[k - 1].end if k else base)) + s.text for k, s in enumerate(sentences)), base
+
+
 def _quoted_regions(text: str, base: int) -> list[tuple[int, int]]:
     """Character ranges (article offsets) between opening and closing quotation marks."""
     regions, open_at, closer = [], None, ""
@@ -350,11 +359,7 @@ class ClaimExtractor:
         """'“We deserve better.” ― Sonya Herridge': a quotation signed with a dash and a name."""
         if not sentences:
             return []
-        if text is None:
-            base = sentences[0].start
-            text = "".join(" " * (s.start - (sentences[k - 1].end if k else base)) + s.text for k, s in enumerate(sentences))
-        else:
-            base = 0
+        text, base = _article_text(sentences, text)
         starts = [s.start for s in sentences]
         out = []
         for m in DASH_SIGNED.finditer(text):
@@ -585,11 +590,7 @@ class ClaimExtractor:
         second-person speaker only occurs there."""
         if not sentences:
             return drafts
-        if text is None:  # without the article, rebuild it from the sentences (line breaks unknown)
-            base = sentences[0].start
-            text = "".join(" " * (s.start - (sentences[k - 1].end if k else base)) + s.text for k, s in enumerate(sentences))
-        else:
-            base = 0
+        text, base = _article_text(sentences, text)
         quoted = _quoted_regions(text, base)
         contents = [d.content_span for d in drafts if d.content_span]
         keep = []
