@@ -552,7 +552,8 @@ class ClaimExtractor:
             if tok.dep_ in ("advcl", "xcomp", "conj", "pcomp", "ccomp", "prep", "advmod") and tok.head is not tok:
                 tok = tok.head  # "stopped short of calling X": climb to the verb that has the subject
                 continue
-            if tok.dep_ == "relcl":
+            if tok.dep_ == "relcl" and not any(c.dep_ in ("nsubjpass", "auxpass") for c in tok.children):
+                # "the exchange where it is listed": a passive's noun is what the verb is done to
                 head = tok.head
                 return [t for t in doc[head.left_edge.i : head.i + 1]]
             break
@@ -636,7 +637,9 @@ class ClaimExtractor:
 
     @staticmethod
     def _resolve_pointers(drafts: list[_Draft], sentences: Sequence[Sentence]) -> None:
-        """'denied this' -> the statement of the nearest earlier sentence (within two)."""
+        """'denied this' -> the statement of the nearest earlier sentence (within two). An attitude
+        towards 'it' with nobody holding it ('where it is listed') says nothing and is dropped."""
+        drafts[:] = [d for d in drafts if d.speaker or d.stance != "other" or not POINTER.match(d.content.strip())]
         by_sentence: dict[int, list[_Draft]] = {}
         for d in drafts:
             by_sentence.setdefault(d.sentence, []).append(d)

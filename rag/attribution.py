@@ -40,6 +40,10 @@ ALL_OF = re.compile(r"^\s*(?:list|show)(?: me)?(?: all)?(?: the)? (?P<noun>denia
 NOUN_STANCE = {"denials": "deny", "confirmations": "confirm", "claims": "claim", "quotes": "quote", "warnings": "warn", "accusations": "accuse"}
 # What a question may add after the verb without naming a topic.
 NO_TOPIC = re.compile(r"^\s*(?:what|anything|something|it|this|that|whom|to whom|and to whom|and what|,|\s)*$", re.I)
+# "who denied what about the leak?": the topic is "the leak"
+TOPIC_LEAD = re.compile(r"^\s*(?:what\s+)?(?:about|regarding|concerning|on|over|in)\s+", re.I)
+# A speaker that stands for a name given elsewhere in the article ("The company", "the ministry", "she").
+ANAPHORIC = re.compile(r"^(?:(?:the|this|that)\s+\w+(?:\s+\w+)?|he|she|it|they)$", re.I)
 TO_WHOM = re.compile(r",?\s*(?:and\s+)?to whom\b", re.I)
 
 
@@ -70,7 +74,7 @@ def parse(question: str) -> AttributionQuery | None:
         rest = re.sub(r"^\s*out\b", "", rest, flags=re.I)
         to_whom = bool(TO_WHOM.search(rest))
         rest = TO_WHOM.sub("", rest)
-        topic = "" if NO_TOPIC.match(rest) else rest.strip(" ,?.")
+        topic = "" if NO_TOPIC.match(rest) else TOPIC_LEAD.sub("", rest).strip(" ,?.")
         speaker = m.group("speaker").strip() if "speaker" in pattern.groupindex else ""
         return AttributionQuery(
             stance=VERBS[verb], negated=bool(m.group("neg")), speaker=_strip_article(speaker), topic=topic, to_whom=to_whom
@@ -112,7 +116,21 @@ class AttributionAnswerer:
         words = {w for w in re.findall(r"\w+", wanted) if len(w) > 2}
         overlap = [(len(words & set(re.findall(r"\w+", c.speaker.lower()))), c) for c in pool]
         best = max((n for n, _ in overlap), default=0)
-        return [c for n, c in overlap if best and n == best]
+        if best:
+            return [c for n, c in overlap if n == best]
+        # "What did Nimbra Systems not deny?" when the article says "The company did not deny ...":
+        # an anaphoric speaker in an article that names the asked speaker
+        texts: dict[str, str] = {}
+        out = []
+        for c in pool:
+            if not ANAPHORIC.match(c.speaker.strip()):
+                continue
+            if c.article_id not in texts:
+                article = self.store.catalogue.article(space, c.article_id)
+                texts[c.article_id] = f"{article.title}\n{article.text}".lower() if article else ""
+            if wanted in texts[c.article_id]:
+                out.append(c)
+        return out
 
     def rank(self, claims: list[Claim], topic: str) -> list[Claim]:
         """Keep claims relevant to the topic: dense similarity of the cue sentence plus term coverage."""
@@ -127,10 +145,12 @@ class AttributionAnswerer:
         dense = [float(vec[(c.article_id, c.sentence_indexes[0])] @ qv) for c in claims]
         # term coverage costs a tokenisation per claim: only for the densest few dozen
         shortlist = sorted(range(len(claims)), key=lambda i: -dense[i])[: self.shortlist]
+        titles = {aid: title for title, aid in self.store.catalogue.titles(self.store.space).items()}
         scored = []
         for i in shortlist:
             c = claims[i]
-            lex = lexical.coverage(terms, f"{c.content} {c.other_party} {c.speaker}")
+            # the title says what the article, and so its claims, are about ("... Data Leak ...")
+            lex = lexical.coverage(terms, f"{titles.get(c.article_id, '')} {c.content} {c.other_party} {c.speaker}")
             scored.append((0.5 * dense[i] + 0.5 * lex, c))
         scored.sort(key=lambda x: -x[0])
         if not scored or scored[0][0] < self.min_relevance:

@@ -201,6 +201,11 @@ def test_lemmatizer_slips_are_mended(extractor) -> None:
     assert c.speaker == "Bivens" and c.content == "Democrats do not make the same mistake"
 
 
+def test_a_passive_in_a_relative_clause_has_no_speaker(extractor) -> None:
+    text = "Shares fell. The stock also dropped on a U.S. exchange where it is listed."
+    assert [c for c in claims_of(extractor, text) if c.cue == "listed"] == []
+
+
 def test_spans_index_the_article_text(extractor) -> None:
     text = "Prices rose.\nThe bank denied that rates would rise, said spokesman Karel Fitz."
     for c in claims_of(extractor, text):
@@ -286,6 +291,32 @@ def test_ledger_rebuilt_on_update_and_emptied_on_delete(tmp_path: Path, settings
     assert store.catalogue.claims(store.space, stance="deny") == []
     store.delete("port")
     assert store.catalogue.claims(store.space) == []
+
+
+def _ledger_store(tmp_path: Path, settings: Settings, hash_embedder, extractor, articles: list[dict]) -> Store:
+    (tmp_path / "news.json").write_text(json.dumps(articles))
+    store = Store(settings, hash_embedder)
+    ingest([tmp_path / "news.json"], store, progress=False, extractor=extractor)
+    return store
+
+
+def test_topic_after_what_about_and_the_title_place_the_claim(tmp_path: Path, settings: Settings, hash_embedder, extractor) -> None:
+    assert parse("Who denied what about the data leak?").topic == "the data leak"
+    store = _ledger_store(tmp_path, settings, hash_embedder, extractor, [
+        {"id": "leak", "title": "Tech Firm Confirms Data Leak", "text": "A researcher claimed that passwords were exposed. Nimbra denied that."},
+        {"id": "port", "title": "Minister Denies Port Sale", "text": "The minister denied that the port was sold to investors."},
+    ])
+    answer = Engine(store).ask("Who denied what about the data leak?")
+    assert [c.speaker for c in answer.claims] == ["Nimbra"]
+
+
+def test_asked_speaker_found_behind_an_anaphoric_subject(tmp_path: Path, settings: Settings, hash_embedder, extractor) -> None:
+    store = _ledger_store(tmp_path, settings, hash_embedder, extractor, [
+        {"id": "leak", "title": "Data Leak", "text": "Nimbra Systems confirmed a breach. The company did not deny that it knew for weeks."},
+        {"id": "bank", "title": "Rates", "text": "The bank did not deny that rates would rise."},
+    ])
+    answer = Engine(store).ask("What did Nimbra Systems not deny?")
+    assert [(c.speaker, c.cue, c.article_id) for c in answer.claims] == [("The company", "did not deny", "leak")]
 
 
 def test_cli_claims_and_ask_json(tmp_path: Path) -> None:
