@@ -108,32 +108,51 @@ def _whosaid(path: Path, rows: list[tuple[int, Any]], limit: int | None) -> Suit
 
 
 def _hotpot(path: Path, rows: list[tuple[int, Any]], limit: int | None) -> Suite:
+    """HotpotQA/2Wiki (``supporting``: ``[title, sentence_index]``) and MuSiQue-style files
+    (``[title, sentence_index, paragraph_idx]``, ``answerable``). Contexts are pooled: one article
+    per distinct (title, text); a title whose text differs between questions gets ``title #2``..."""
     suite = Suite(name=path.stem, format="hotpot", questions=[])
     articles: dict[str, dict[str, Any]] = {}
+    by_content: dict[tuple[str, str], str] = {}
     spans: dict[str, list[tuple[int, int]]] = {}
     for n, row in rows[:limit] if limit else rows:
         try:
+            local: dict[tuple[str, Any], str] = {}  # (title, paragraph_idx) -> article id, for this question
             for ctx in row["contexts"]:
                 title = ctx["title"]
-                if title in articles:
-                    continue
                 text, offsets = "", []
-                for s in ctx["sentences"]:
-                    s = s.strip()
+                for sentence in ctx["sentences"]:
+                    sentence = sentence.strip()
                     if text:
                         text += " "
-                    offsets.append((len(text), len(text) + len(s)))
-                    text += s
-                if text:
-                    articles[title] = {"id": title, "title": title, "text": text}
-                    spans[title] = offsets
+                    offsets.append((len(text), len(text) + len(sentence)))
+                    text += sentence
+                if not text:
+                    continue
+                aid = by_content.get((title, text))
+                if aid is None:
+                    aid, k = title, 1
+                    while aid in articles:
+                        k += 1
+                        aid = f"{title} #{k}"
+                    by_content[(title, text)] = aid
+                    articles[aid] = {"id": aid, "title": title, "text": text}
+                    spans[aid] = offsets
+                local[(title, ctx.get("paragraph_idx"))] = aid
+                local.setdefault((title, None), aid)
             gold = []
-            for title, idx in row["supporting"]:
-                if title in spans and 0 <= idx < len(spans[title]):
-                    s, e = spans[title][idx]
-                    gold.append(GoldSentence(title, None, articles[title]["text"][s:e], (s, e)))
+            for support in row["supporting"]:
+                if len(support) not in (2, 3):
+                    raise ValueError(f"a supporting entry is [title, index] or [title, index, paragraph_idx], not {support!r}")
+                title, idx, paragraph = (*support, None)[:3]
+                aid = local.get((title, paragraph))
+                if aid is not None and 0 <= idx < len(spans[aid]):
+                    s, e = spans[aid][idx]
+                    gold.append(GoldSentence(aid, None, articles[aid]["text"][s:e], (s, e)))
             answers = [row["answer"]] if row.get("answer") else []
+            answers += [a for a in row.get("answer_aliases", []) if a]
             suite.questions.append(Question(id=str(row["id"]), question=row["question"], answers=answers, gold=gold,
+                                            expect_abstain=row.get("answerable") is False,
                                             tags=[row.get("source", "hotpot")]))
         except (KeyError, TypeError, ValueError) as e:
             raise SuiteError(f"{path}:{n}: not a HotpotQA-style record ({e})") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections import Counter
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -121,13 +121,16 @@ class HybridSearch:
         """Second hop: articles whose title the best chunks mention ("... directed by Jane Doe"
         brings in the article "Jane Doe")."""
         titles = self.store.catalogue.titles(self.store.space)
-        text = " ".join(c.text.split("\n", 1)[-1] for c in chunks).lower()
-        return [aid for title, aid in titles.items() if aid not in seen and len(title) > 3 and title in text][:most]
+        text = f" {_norm(' '.join(c.text.split(chr(10), 1)[-1] for c in chunks))} "
+        # "Mark Robson (film director)" is mentioned as "Mark Robson": match without the bracket
+        return [aid for title, aid in titles.items()
+                if aid not in seen and len(t := _norm(title)) > 3 and f" {t} " in text][:most]
 
 
+@lru_cache(maxsize=1 << 16)
 def _norm(text: str) -> str:
-    """Lower-case words only, for matching titles inside questions."""
-    return " ".join(re.sub(r"\([^)]*\)", " ", text.lower()).replace("’", "'").split()) if text else ""
+    """Lower-case words without brackets or punctuation, for matching titles inside text."""
+    return " ".join(re.sub(r"[^\w']+", " ", re.sub(r"\([^)]*\)", " ", text.lower()).replace("’", "'")).split()) if text else ""
 
 
 class HybridRetriever(BaseRetriever):

@@ -167,3 +167,15 @@ def test_the_second_best_article_keeps_a_place_among_the_first_k(tmp_path: Path,
     ingest([tmp_path], store, progress=False)
     top = Engine(store).search.candidates("harbour levy", k=3)
     assert [c.sentence.article_id for c in top].count("short") == 1
+
+
+def test_second_hop_matches_a_title_without_its_bracket(tmp_path: Path, settings: Settings, hash_embedder) -> None:
+    (tmp_path / "a.json").write_text(json.dumps([
+        {"id": "film", "title": "The Harbour Film", "text": "The Harbour Film is a 1999 drama. It was directed by Mira Kessel."},
+        {"id": "kessel", "title": "Mira Kessel (director)", "text": "She was born in Lorenz in 1961. She trained as a painter."},
+        *[{"id": f"noise{i}", "title": f"Festival report {i}", "text": f"A film director visited the city for festival {i}."} for i in range(30)],
+    ]))
+    store = Store(settings, hash_embedder)
+    ingest([tmp_path], store, progress=False)
+    ids = {c.sentence.article_id for c in Engine(store).search.candidates("Which city is the birthplace of the director of The Harbour Film?", k=100)}
+    assert "kessel" in ids

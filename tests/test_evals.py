@@ -132,6 +132,26 @@ def test_hotpot_files_are_recognised_and_pooled(tmp_path: Path) -> None:
         load_suite(bad)
 
 
+def test_musique_style_paragraph_support_and_unanswerable_questions(tmp_path: Path) -> None:
+    p = tmp_path / "mq.jsonl"
+    rows = [{"id": "m1", "question": "Q?", "answer": "A", "answer_aliases": ["Alias"], "answerable": True,
+             "contexts": [{"title": "T", "paragraph_idx": 0, "sentences": ["First paragraph."]},
+                          {"title": "T", "paragraph_idx": 1, "sentences": ["Second paragraph."]}],
+             "supporting": [["T", 0, 1]]},
+            {"id": "m2", "question": "Q2?", "answer": "", "answerable": False,
+             "contexts": [{"title": "T", "paragraph_idx": 0, "sentences": ["First paragraph."]}], "supporting": []}]
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    suite = load_suite(p)
+    assert [a["id"] for a in suite.corpus_records] == ["T", "T #2"]
+    q1, q2 = suite.questions
+    assert [(g.article_id, g.text) for g in q1.gold] == [("T #2", "Second paragraph.")]
+    assert q1.answers == ["A", "Alias"] and not q1.expect_abstain and q2.expect_abstain
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({**rows[0], "supporting": [["T", 0, 1, 2]]}) + "\n")
+    with pytest.raises(SuiteError, match="bad.jsonl:1: not a HotpotQA-style record"):
+        load_suite(bad)
+
+
 def test_html_report_opens_in_the_browser(tmp_path: Path) -> None:
     from tests.servers import CHROMIUM, CHROMIUM_ARGS
 
