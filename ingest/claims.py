@@ -157,16 +157,22 @@ def _article_text(sentences: Sequence[Sentence], text: str | None) -> tuple[str,
 
 
 def _quoted_regions(text: str, base: int) -> list[tuple[int, int]]:
-    """Character ranges (article offsets) between opening and closing quotation marks."""
+    """Character ranges (article offsets) between opening and closing quotation marks. Copes with
+    typesetting slips: an opening mark used to close ('“Apparently not,“ he said') and the two
+    apostrophes some papers quote with (''We will win,'' he said)."""
     regions, open_at, closer = [], None, ""
-    for i, ch in enumerate(text):
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        mark = "''" if text.startswith("''", i) else ch
         if ch == "\n":
             open_at = None  # an unclosed quotation ends with its paragraph
-        elif open_at is None and ch in QUOTE_PAIRS:
-            open_at, closer = i, QUOTE_PAIRS[ch]
-        elif open_at is not None and ch == closer:
-            regions.append((base + open_at, base + i + 1))
+        elif open_at is None and (mark in QUOTE_PAIRS or mark == "''"):
+            open_at, closer = i, QUOTE_PAIRS.get(mark, "''")
+        elif open_at is not None and (mark == closer or (ch in QUOTE_PAIRS and text[i + 1 : i + 2] in ("", " ", "\n"))):
+            regions.append((base + open_at, base + i + len(mark)))
             open_at = None
+        i += len(mark) if mark == "''" else 1
     return regions
 
 

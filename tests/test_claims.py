@@ -206,6 +206,14 @@ def test_a_passive_in_a_relative_clause_has_no_speaker(extractor) -> None:
     assert [c for c in claims_of(extractor, text) if c.cue == "listed"] == []
 
 
+@pytest.mark.parametrize("text", [
+    "''We said the talks would fail,'' the envoy said.",   # two apostrophes as quotation marks
+    "“We said the talks would fail,“ the envoy said.",     # an opening mark used to close
+])
+def test_quotation_marks_as_typeset_in_the_wild(extractor, text: str) -> None:
+    assert [(c.speaker, c.cue) for c in claims_of(extractor, text)] == [("the envoy", "said")]
+
+
 def test_spans_index_the_article_text(extractor) -> None:
     text = "Prices rose.\nThe bank denied that rates would rise, said spokesman Karel Fitz."
     for c in claims_of(extractor, text):
