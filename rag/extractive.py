@@ -1,7 +1,8 @@
 """The offline default answerer: quotes the candidate sentences that answer the question.
 
-No model call: it trusts the retrieval scores, quotes the best sentence (and close runners-up),
-and abstains when even the best sentence is not relevant enough.
+No model call: it trusts the retrieval scores, quotes the best sentence (and close runners-up, and
+another article's best sentence when it is nearly as good), and abstains when even the best
+sentence is not relevant enough.
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ def extract(question: str, candidates: Sequence[Candidate], settings: AnswerSett
         for n, c in enumerate(candidates, start=1)
         if c.score >= max(settings.min_score, settings.relative * best)
     ][: settings.max_sentences]
+    # a two-part question is answered from two articles ("the director of film X" is named in one,
+    # born in the other): another article's best sentence joins when it is nearly as good
+    quoted = {candidates[n - 1].sentence.article_id for n in chosen}
+    other = next((n for n, c in enumerate(candidates, start=1) if c.sentence.article_id not in quoted), None)
+    if other is not None and candidates[other - 1].score >= max(settings.min_score, settings.second_article * best):
+        chosen = sorted(chosen + [other])
     return Draft(text=" ".join(f"{candidates[n - 1].sentence.text} [{n}]" for n in chosen))
 
 

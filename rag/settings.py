@@ -62,6 +62,9 @@ class AnswerSettings(BaseModel):
     min_score: float = Field(default=0.45, description="Below this best sentence score the answerer abstains")
     max_sentences: int = Field(default=3, ge=1, description="Most sentences the extractive answer quotes")
     relative: float = Field(default=0.85, ge=0, le=1, description="Further sentences must score this share of the best")
+    second_article: float = Field(
+        default=0.7, ge=0, le=1.01, description="Another article's best sentence is quoted too when it scores this share of the best (above 1: never)"
+    )
 
 
 class LLMSettings(BaseSettings):

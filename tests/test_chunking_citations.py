@@ -55,6 +55,15 @@ def test_extractive_quotes_best_and_close_runners_up() -> None:
     assert not draft.abstained
 
 
+def test_extractive_quotes_another_articles_best_sentence_when_nearly_as_good() -> None:
+    cands = _cands([1.0, 0.6, 0.75, 0.74])
+    for c in cands[2:]:
+        c.sentence.article_id = "other"
+    draft = extract("q", cands, AnswerSettings(min_score=0.45, relative=0.85, second_article=0.7))
+    assert draft.text == "Sentence 0. [1] Sentence 2. [3]"
+    assert extract("q", cands, AnswerSettings(min_score=0.45, relative=0.85, second_article=0.8)).text == "Sentence 0. [1]"
+
+
 def test_extractive_abstains_below_threshold() -> None:
     draft = extract("q", _cands([0.3, 0.2]), AnswerSettings(min_score=0.45))
     assert draft.abstained and draft.text == ABSTAIN_TEXT
