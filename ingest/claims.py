@@ -94,7 +94,8 @@ PHRASAL: dict[tuple[str, str], str] = {
     ("call", "for"): "say", ("call", "on"): "say", ("speak", "of"): "say", ("speak", "about"): "say",
     ("talk", "about"): "say", ("go", "on"): "say", ("weigh", "in"): "say", ("lash", "out"): "accuse",
     ("hit", "out"): "accuse", ("play", "down"): "deny", ("focus", "on"): "other", ("apologize", "for"): "say", ("brush", "off"): "deny", ("push", "back"): "deny",
-    ("shoot", "down"): "deny", ("push", "for"): "say", ("lay", "out"): "say", ("press", "for"): "say", ("rail", "against"): "accuse", ("allude", "to"): "say", ("back", "down"): "other", ("look", "forward"): "other",
+    ("shoot", "down"): "deny", ("push", "for"): "say", ("lay", "out"): "say", ("press", "for"): "say",
+    ("rail", "against"): "accuse", ("allude", "to"): "say", ("back", "down"): "other", ("look", "forward"): "other",
 }
 # Verbs whose "it" subject is a dummy ("it seems", "it appears"), not a document or a group.
 IMPERSONAL = frozenset({"seem", "appear", "feel", "look", "sound", "be", "remain", "become", "happen", "matter", "mean", "turn"})
@@ -172,7 +173,7 @@ def _quoted_regions(text: str, base: int) -> list[tuple[int, int]]:
         elif open_at is not None and (mark == closer or (ch in QUOTE_PAIRS and text[i + 1 : i + 2] in ("", " ", "\n"))):
             regions.append((base + open_at, base + i + len(mark)))
             open_at = None
-        i += len(mark) if mark == "''" else 1
+        i += len(mark)
     return regions
 
 
@@ -426,6 +427,7 @@ class ClaimExtractor:
         cue = self._cue_of(tok)
         if cue is None:
             return None
+        lemma = _lemma(tok)
         stance, cue_tokens, needs_clause = cue
         children = list(tok.children)
         negated = any(c.dep_ == "neg" for c in children)
@@ -461,7 +463,7 @@ class ClaimExtractor:
             if colon:
                 content_tokens = [t for t in doc[colon[0].i + 1 :]]
             elif objects and stance != "quote":
-                if _lemma(tok) == "tell" and clause == [] and len(objects) == 1:
+                if lemma == "tell" and clause == [] and len(objects) == 1:
                     content_tokens = []  # "told reporters" alone says nothing attributable
                 else:
                     content_tokens = [t for o in objects for t in o.subtree]
@@ -470,29 +472,29 @@ class ClaimExtractor:
                     if stance == "accuse" and charge:
                         content_tokens += list(charge[0].subtree)
             else:
-                preps = [c for c in children if c.dep_ == "prep" and c.lower_ in ("about", "of", "on") and _lemma(tok) in ("say", "speak", "talk", "warn", "comment", "write", "report", "tell")]
+                preps = [c for c in children if c.dep_ == "prep" and c.lower_ in ("about", "of", "on") and lemma in ("say", "speak", "talk", "warn", "comment", "write", "report", "tell")]
                 if preps:
                     content_tokens = list(preps[0].subtree)
-        if (_lemma(tok), "to") in PHRASAL or (_lemma(tok), "for") in PHRASAL or (_lemma(tok), "on") in PHRASAL:
+        if (lemma, "to") in PHRASAL or (lemma, "for") in PHRASAL or (lemma, "on") in PHRASAL:
             particle = [c for c in cue_tokens[1:] if c.dep_ == "prep"]
             if particle and not content_tokens:
                 content_tokens = [t for g in particle[0].children for t in g.subtree]
-        if not content_tokens and tok.dep_ in ("parataxis", "advcl") and _lemma(tok) in QUOTE_VERBS:
+        if not content_tokens and tok.dep_ in ("parataxis", "advcl") and lemma in QUOTE_VERBS:
             # "The deal, he said, is done": the content is the clause the interjection sits in
             content_tokens = _subtree(tok.head, exclude=[tok])
-        if not content_tokens and (needs_clause or not self._speaker(tok, doc) or _lemma(tok) not in QUOTE_VERBS):
+        if not content_tokens and (needs_clause or not self._speaker(tok, doc) or lemma not in QUOTE_VERBS):
             return None
 
         # addressee: "confirmed to al-Modon", "told reporters"
         if stance != "quote":
             inside = {t.i for t in content_tokens}
             to = [c for c in children if c.dep_ in ("prep", "dative") and c.lower_ in ADDRESSEE_PREP and c.i not in inside]
-            if to and _lemma(tok) not in ("point", "refer"):
+            if to and lemma not in ("point", "refer"):
                 other_party = _text_span(_subtree(to[0]), doc, offset)[0]
                 if other_party.lower().startswith("to "):
                     other_party = other_party[3:]
                 cue_tokens = cue_tokens + [to[0]]
-            elif _lemma(tok) == "tell" and objects:
+            elif lemma == "tell" and objects:
                 other_party = _text_span(_subtree(objects[0]), doc, offset)[0]
 
         speaker_tokens = self._speaker(tok, doc)
@@ -515,7 +517,7 @@ class ClaimExtractor:
             verb_span = (verb_span[0], offset + prt[0].idx + len(prt[0].text))
         return _Draft(
             sentence=i, speaker=speaker, cue=cue_text, stance=stance, content=content, other_party=other_party,
-            lemma=_lemma(tok), cue_span=verb_span, speaker_span=speaker_span, content_span=content_span,
+            lemma=lemma, cue_span=verb_span, speaker_span=speaker_span, content_span=content_span,
         )
 
     @staticmethod

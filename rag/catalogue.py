@@ -262,16 +262,6 @@ class Catalogue:
         self._titles[space] = (generation, titles)
         return titles
 
-    def first_chunks(self, space: str, article_ids: Sequence[str]) -> list[Chunk]:
-        out = []
-        for aid in article_ids:
-            r = self._db.execute(
-                "SELECT id, article_id, first, last, text FROM chunks WHERE space=? AND article_id=? ORDER BY first LIMIT 1", (space, aid)
-            ).fetchone()
-            if r:
-                out.append(Chunk(id=r[0], article_id=r[1], first=r[2], last=r[3], text=r[4]))
-        return out
-
     def counts(self, space: str) -> dict[str, int]:
         return {
             table: self._db.execute(f"SELECT COUNT(*) FROM {table} WHERE space=?", (space,)).fetchone()[0]

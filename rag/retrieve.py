@@ -121,7 +121,8 @@ class HybridSearch:
         """Second hop: articles whose title the best chunks mention ("... directed by Jane Doe"
         brings in the article "Jane Doe")."""
         titles = self.store.catalogue.titles(self.store.space)
-        text = f" {_norm(' '.join(c.text.split(chr(10), 1)[-1] for c in chunks))} "
+        bodies = [c.text.split("\n", 1)[-1] for c in chunks]  # a chunk's text opens with its title line
+        text = f" {_norm(' '.join(bodies))} "
         # "Mark Robson (film director)" is mentioned as "Mark Robson": match without the bracket
         return [aid for title, aid in titles.items()
                 if aid not in seen and len(t := _norm(title)) > 3 and f" {t} " in text][:most]
