@@ -214,6 +214,19 @@ def _text_span(tokens: Sequence, doc, offset: int) -> tuple[str, tuple[int, int]
     return doc.text[start:end], (offset + start, offset + end)
 
 
+TIME_WORDS = frozenset({
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "today", "yesterday", "tonight",
+    "morning", "afternoon", "evening", "night", "week", "weekend", "month", "year",
+})
+
+
+def _is_time(token) -> bool:
+    """'on Wednesday', 'last week', 'Thursday' hanging on a noun: when, not who."""
+    if token.dep_ == "prep" and token.lower_ in ("on", "in", "at", "during", "earlier", "late", "last"):
+        return any(c.dep_ == "pobj" and c.lower_ in TIME_WORDS for c in token.children)
+    return token.dep_ in ("npadvmod", "tmod") and token.lower_ in TIME_WORDS
+
+
 def _complement(adjective) -> list:
     """What an attitude adjective is about: 'confident [that ...]', 'critical [of ...]', 'eager [to ...]'."""
     return [c for c in adjective.children if c.dep_ in ("ccomp", "xcomp", "prep") and c.i > adjective.i]
@@ -532,9 +545,11 @@ class ClaimExtractor:
         return " ".join(parts)
 
     def _speaker(self, tok, doc) -> list:
-        """The speaker's tokens, without relative clauses or a leading dateline."""
+        """The speaker's tokens, without relative clauses, a time ("FC Marstadt on Wednesday") or a
+        leading dateline."""
         toks = self._speaker_tokens(tok, doc)
         drop = {t.i for s in toks if s.dep_ in ("relcl", "acl") and s.head in toks for t in s.subtree}
+        drop |= {t.i for s in toks if s.head in toks and s is not s.head and _is_time(s) for t in s.subtree}
         toks = [t for t in toks if t.i not in drop]
         dash = [k for k, t in enumerate(toks) if t.text in ("—", "--", "–")]
         return toks[dash[-1] + 1 :] if dash else toks
@@ -660,7 +675,10 @@ class ClaimExtractor:
                     break
                 earlier = [e for e in by_sentence.get(j, []) if not POINTER.match(e.content.strip()) and e.stance in POINTED_STANCES]
                 if earlier:
-                    target = (j, earlier[0].content)
+                    e = earlier[0]
+                    # "denied the accusation": what was denied reads "Tarsia accused Valdoria of ...",
+                    # not the bare "Valdoria of ..."
+                    target = (j, f"{e.speaker} {e.cue} {e.content}" if e.stance == "accuse" and e.speaker else e.content)
                     break
             if target is None:
                 j = d.sentence - 1

@@ -214,6 +214,18 @@ def test_quotation_marks_as_typeset_in_the_wild(extractor, text: str) -> None:
     assert [(c.speaker, c.cue) for c in claims_of(extractor, text)] == [("the envoy", "said")]
 
 
+def test_a_time_is_not_part_of_the_speaker(extractor) -> None:
+    c = only(claims_of(extractor, "FC Marstadt on Wednesday denied reports that the striker had signed."), "deny")
+    assert c.speaker == "FC Marstadt"
+
+
+def test_a_denied_accusation_reads_as_the_accusation(extractor) -> None:
+    text = "The foreign ministry accused Valdoria of rehearsing a blockade. Navy spokesman Henrik Solberg denied the accusation."
+    c = only(claims_of(extractor, text), "deny")
+    assert c.content == "The foreign ministry accused Valdoria of rehearsing a blockade"
+    assert c.sentence_ids == ["t:1", "t:0"]
+
+
 def test_spans_index_the_article_text(extractor) -> None:
     text = "Prices rose.\nThe bank denied that rates would rise, said spokesman Karel Fitz."
     for c in claims_of(extractor, text):
