@@ -167,13 +167,19 @@ def _quoted_regions(text: str, base: int) -> list[tuple[int, int]]:
         ch = text[i]
         mark = "''" if text.startswith("''", i) else ch
         if ch == "\n":
-            open_at = None  # an unclosed quotation ends with its paragraph
+            # a quotation that opens a paragraph and is still open at its end runs to the end
+            # (multi-paragraph quotes and transcripts close only on their last paragraph)
+            if open_at is not None and (open_at == 0 or text[open_at - 1] == "\n"):
+                regions.append((base + open_at, base + i))
+            open_at = None
         elif open_at is None and (mark in QUOTE_PAIRS or mark == "''"):
             open_at, closer = i, QUOTE_PAIRS.get(mark, "''")
         elif open_at is not None and (mark == closer or (ch in QUOTE_PAIRS and text[i + 1 : i + 2] in ("", " ", "\n"))):
             regions.append((base + open_at, base + i + len(mark)))
             open_at = None
         i += len(mark)
+    if open_at is not None and (open_at == 0 or text[open_at - 1] == "\n"):
+        regions.append((base + open_at, base + len(text)))
     return regions
 
 
@@ -622,7 +628,7 @@ class ClaimExtractor:
             if d.cue_span is None:
                 continue
             c0, c1 = d.cue_span
-            if any(q0 <= c0 and c1 <= q1 for q0, q1 in quoted):
+            if d.cue != ":" and any(q0 <= c0 and c1 <= q1 for q0, q1 in quoted):  # ':' labels a quoted line
                 continue
             if d.stance not in KEEP_NESTED and d.lemma not in KEEP_NESTED_LEMMAS and any(s0 <= c0 and c1 <= s1 and (s0, s1) != d.content_span for s0, s1 in contents):
                 continue

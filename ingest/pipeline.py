@@ -23,7 +23,7 @@ from rag.store import ArticleWrite, Store
 from rag.types import Article, Chunk, Claim, Sentence
 
 #: Bumped when claim extraction changes, so re-ingesting re-extracts unchanged articles.
-EXTRACTION_VERSION = "6"
+EXTRACTION_VERSION = "7"
 
 
 @dataclass

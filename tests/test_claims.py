@@ -154,6 +154,9 @@ def test_transcript_speaker_labels(extractor) -> None:
             '"PENCE: Well, look, the campaign is doing fine.')
     labelled = [(c.speaker, c.cue) for c in claims_of(extractor, text) if c.cue == ":"]
     assert labelled == [("WALLACE", ":"), ("PENCE", ":")]
+    # a transcript line's quotation stays open to the paragraph's end: speech inside it is Pence's
+    text += " I think the campaign said it would win.\n\nThe debate is on Tuesday."
+    assert [(c.speaker, c.cue) for c in claims_of(extractor, text)] == [("WALLACE", ":"), ("PENCE", ":")]
 
 
 def test_relative_clause_speaker_is_the_noun_and_the_span_the_pronoun(extractor) -> None:
