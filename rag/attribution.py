@@ -133,7 +133,8 @@ class AttributionAnswerer:
         return out
 
     def rank(self, claims: list[Claim], topic: str) -> list[Claim]:
-        """Keep claims relevant to the topic: dense similarity of the cue sentence plus term coverage."""
+        """Keep claims relevant to the topic: dense similarity of the cue sentence plus term coverage
+        of the claim and its article's title."""
         if not topic or not claims:
             return claims[: self.max_listed]
         lexical = self.store.lexical()

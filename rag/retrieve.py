@@ -108,14 +108,9 @@ class HybridSearch:
                 break
             spread.setdefault(c.sentence.article_id, c)
         reserved = {id(c) for c in spread.values()}
-        head: list[Candidate] = []
-        free = k - len(reserved)
-        for c in pool:
-            if id(c) in reserved or free > 0:
-                free -= id(c) not in reserved
-                head.append(c)
-        kept = {id(c) for c in head}
-        return head + [c for c in pool if id(c) not in kept]
+        others = [c for c in pool if id(c) not in reserved]
+        kept = reserved | {id(c) for c in others[: k - len(reserved)]}
+        return [c for c in pool if id(c) in kept] + [c for c in pool if id(c) not in kept]
 
     def _linked(self, chunks: list, seen: set[str], most: int = 6) -> list[str]:
         """Second hop: articles whose title the best chunks mention ("... directed by Jane Doe"
