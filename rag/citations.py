@@ -12,6 +12,31 @@ from typing import Sequence
 from rag.types import Candidate, Citation
 
 MARKER = re.compile(r"\[(\d{1,4})\]")
+#: Anything a model may write as a citation inside its text: ``[3]``, ``[3, 4]``, ``[3-5]``, ``[^3]``,
+#: ``【3】``. Model text never keeps one: the numbers are checked like any other citation and the
+#: markers are rendered from the verified citations only.
+MARKER_LIKE = re.compile(r"[\[【]\s*\^?\d{1,6}(?:\s*[,;–-]\s*\^?\d{1,6})*\s*[\]】]")
+_NUMBER = re.compile(r"\d{1,6}")
+
+
+def marker_numbers(text: str) -> list[int]:
+    """Every number written inside marker-like brackets, in order (``[3-5]`` gives 3, 4, 5)."""
+    out: list[int] = []
+    for m in MARKER_LIKE.finditer(text):
+        body = m.group(0)
+        nums = [int(n) for n in _NUMBER.findall(body)]
+        if len(nums) == 2 and re.search(r"\d\s*[–-]\s*\^?\d", body) and 0 <= nums[1] - nums[0] <= 10:
+            nums = list(range(nums[0], nums[1] + 1))
+        out += [n for n in nums if n not in out]
+    return out
+
+
+def strip_markers(text: str) -> str:
+    """The text without any marker-like brackets, spaces tidied where one was removed."""
+    if not MARKER_LIKE.search(text):
+        return text
+    cleaned = MARKER_LIKE.sub("", text)
+    return re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip()
 
 
 def resolve(text: str, shown: Sequence[Candidate]) -> tuple[str, list[Citation]]:

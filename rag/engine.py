@@ -5,6 +5,7 @@ the answer is produced; ``ask`` returns the final answer.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Iterator, Sequence
 
@@ -59,6 +60,8 @@ class Engine:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         notice: str | None = None
+        question = clean_text(question)
+        history = [(clean_text(role), clean_text(text)) for role, text in history]
         standalone = question
         if history and self.chat_model is not None:
             try:
@@ -72,6 +75,12 @@ class Engine:
         if ledger is not None:
             shown, draft, claims = ledger
             timings["claims"] = (time.perf_counter() - t1) * 1000
+        elif not self.store.lexical().terms(standalone):
+            # "Who?", "Why?", "What about him?": nothing to look for, so nothing to cite
+            timings["total"] = (time.perf_counter() - t0) * 1000
+            yield DeltaEvent(text=ABSTAIN_TEXT)
+            yield DoneEvent(answer=Answer(question=question, text=ABSTAIN_TEXT, abstained=True, timings=timings, notice=NOTHING_ASKED))
+            return
         else:
             shown, draft, claims = self.search.candidates(standalone, k, timings), None, []
         timings["retrieve"] = (time.perf_counter() - t1) * 1000
@@ -148,6 +157,17 @@ class Engine:
             timings=timings,
             usage=usage or None,
         )
+
+
+ANSWER_FAILED = "whosaid could not answer this question (an internal error; the server log has the details)."
+NOTHING_ASKED = "The question names nothing to look for: ask about a person, an organisation, a place or a topic."
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def clean_text(text: str) -> str:
+    """Text any part of the pipeline can take: no lone surrogates (a JSON body may carry them, and
+    no tokenizer encodes them), no control characters."""
+    return _CONTROL.sub(" ", text.encode("utf-8", "replace").decode("utf-8")) if text else ""
 
 
 def _reason(e: BaseException) -> str:

@@ -69,7 +69,9 @@ class LexicalIndex:
 
     # -- querying -------------------------------------------------------------------------------
     def terms(self, text: str) -> list[str]:
-        return self._tok.tokenize([text], update_vocab=True, return_as="string", show_progress=False)[0]
+        """Stemmed content terms; empty for a question of stopwords only ("Who?"). bm25s stands an
+        empty document in for such text as ``['']``, which must never reach the index."""
+        return [t for t in self._tok.tokenize([text], update_vocab=True, return_as="string", show_progress=False)[0] if t]
 
     def idf(self, term: str) -> float:
         """Smoothed IDF; a term the corpus never uses weighs as much as the rarest one."""

@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage, S
 from langchain_core.utils.json import parse_partial_json
 from pydantic import BaseModel, Field, ValidationError
 
-from rag.citations import MARKER
+from rag.citations import MARKER, MARKER_LIKE
 from rag.types import Candidate, Claim
 
 
@@ -137,11 +137,11 @@ class InlineSplitter:
                 yield "statement", stmt
         else:
             # hold back markers and the space before them until the statement completes
-            cut = re.search(r"(?:\s*\[\d{0,4}\]?)*[.;,]?\s*$", self.buffer)
+            cut = re.search(r"(?:\s*[\[【][\s\d,;–^-]*[\]】]?)*[.;,]?\s*$", self.buffer)
             yield from self._delta(self.buffer[: cut.start()] if cut else self.buffer)
 
     def _delta(self, body: str) -> Iterator[Event]:
-        clean = MARKER.sub("", body)
+        clean = MARKER_LIKE.sub("", body)
         if len(clean) > self.sent:
             lead = " " if self.sent == 0 and self.statements else ""  # space between statements
             yield "delta", lead + clean[self.sent :]
@@ -212,15 +212,17 @@ def _stream_tool(model: BaseChatModel, messages: list[BaseMessage]) -> Iterator[
         # every statement before the last one is complete
         while done < len(items) - 1:
             stmt = _statement(items[done])
-            text = stmt.text
+            text = _visible(stmt.text, final=True)
             if len(text) > sent:
                 yield "delta", (" " if done and not sent else "") + text[sent:]
             yield "statement", stmt
             done, sent = done + 1, 0
         last = items[-1] if items else None
-        if isinstance(last, dict) and isinstance(last.get("text"), str) and len(last["text"]) > sent:
-            yield "delta", (" " if done and not sent else "") + last["text"][sent:]
-            sent = len(last["text"])
+        if isinstance(last, dict) and isinstance(last.get("text"), str):
+            text = _visible(last["text"], final=False)
+            if len(text) > sent:
+                yield "delta", (" " if done and not sent else "") + text[sent:]
+                sent = len(text)
     if not args:
         if inline is not None:
             yield from inline.feed("", final=True)
@@ -231,10 +233,21 @@ def _stream_tool(model: BaseChatModel, messages: list[BaseMessage]) -> Iterator[
     except (json.JSONDecodeError, ValidationError) as e:
         raise MalformedOutput(f"malformed CitedAnswer arguments: {str(e).splitlines()[0]}") from e
     for n, stmt in enumerate(final.statements[done:], start=done):
-        if len(stmt.text) > sent:
-            yield "delta", (" " if n and not sent else "") + stmt.text[sent:]
+        text = _visible(stmt.text, final=True)
+        if len(text) > sent:
+            yield "delta", (" " if n and not sent else "") + text[sent:]
         yield "statement", stmt
         sent = 0
+
+
+def _visible(text: str, final: bool) -> str:
+    """A statement's text as it may be streamed: markers the model wrote into it removed (they are
+    verified with the statement, never shown raw), a marker still being written held back."""
+    text = MARKER_LIKE.sub("", text)
+    return text if final else _PARTIAL_MARKER.sub("", text)
+
+
+_PARTIAL_MARKER = re.compile(r"[\[【][\s\d,;–^-]*$")
 
 
 def _statement(item: object) -> Statement:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from rag.citations import resolve
+from rag.citations import marker_numbers, resolve, strip_markers
 from rag.lexical import LexicalIndex
 from rag.types import Candidate, Citation, StatementResult
 
@@ -33,10 +33,14 @@ def strip_links(text: str, allowed: set[str]) -> str:
 def verify_statement(
     text: str, markers: Sequence[int], shown: Sequence[Candidate], lexical: LexicalIndex
 ) -> tuple[StatementResult, list[Citation]]:
-    """Keep only markers that resolve to shown sentences and score the statement's support."""
-    _, citations = resolve("".join(f"[{m}]" for m in markers), shown)
+    """Keep only markers that resolve to shown sentences and score the statement's support.
+
+    Markers the model wrote inside the text (``"... rationing [2] [99]"``) are taken out of it and
+    checked like the listed ones: only verified citations are ever rendered, in every path."""
+    numbers = list(dict.fromkeys([*markers, *marker_numbers(text)]))
+    _, citations = resolve("".join(f"[{m}]" for m in numbers), shown)
     allowed = {c.url for c in citations if c.url}
-    clean = strip_links(text, allowed)
+    clean = strip_links(strip_markers(text), allowed)
     support = lexical.coverage(lexical.terms(clean), " ".join(c.quote for c in citations)) if citations else 0.0
     result = StatementResult(
         text=clean, citations=[c.marker for c in citations], supported=bool(citations) and support >= MIN_SUPPORT, support=round(support, 3)

@@ -59,6 +59,37 @@ def test_streamed_tool_call_answer(store: Store, server: ScriptedOpenAI) -> None
     assert answer.timings["llm"] > 0 and answer.timings["verify"] >= 0
 
 
+def test_markers_inside_tool_call_statement_text_are_verified(store: Store, server: ScriptedOpenAI) -> None:
+    """The model writes markers into a statement's text as well as into its citations list: every one
+    is checked; an invented one never reaches a delta, a statement event or the answer."""
+    n = marker(store)
+    args = json.dumps({"statements": [
+        {"text": f"The authority ruled out rationing [{n}] [99]", "citations": []},
+        {"text": "Rationing starts on Monday [77] [0, 12345]", "citations": [55]},
+        {"text": f"The authority ruled out water rationing [{n}-99] 【98】", "citations": [n]},
+    ]})
+    server.push(ToolCall("CitedAnswer", args, chunk_size=3))
+    events = list(engine(store, server).stream(QUESTION))
+    answer = events[-1].answer
+    streamed = "".join(e.text for e in events if e.type in ("delta", "statement"))
+    for invented in ("[99]", "99", "[77]", "77", "12345", "[0", "【98】", "[55]"):
+        assert invented not in answer.text and invented not in streamed, invented
+    assert [c.marker for c in answer.citations] == [n]
+    assert [(s.citations, s.supported) for s in answer.statements] == [([n], True), ([], False), ([n], True)]
+    assert answer.text == f"The authority ruled out rationing [{n}] The authority ruled out water rationing [{n}]"
+    assert all(f"[{n}]" not in s.text for s in answer.statements)  # markers render from verified citations only
+
+
+def test_inline_markers_of_every_shape_are_verified(store: Store, server: ScriptedOpenAI) -> None:
+    n = marker(store)
+    server.push(Text(f"The authority ruled out water rationing [{n}, 99]. Rationing starts Monday [^77]."))
+    events = list(engine(store, server, citations="inline").stream(QUESTION))
+    answer = events[-1].answer
+    streamed = "".join(e.text for e in events if e.type == "delta")
+    assert [c.marker for c in answer.citations] == [n] and "99" not in answer.text + streamed and "77" not in answer.text + streamed
+    assert "Rationing starts Monday" not in answer.text
+
+
 def test_inline_text_answer(store: Store, server: ScriptedOpenAI) -> None:
     n = marker(store)
     server.push(Text(f"The authority ruled out water rationing [{n}]. Invented [88]."))

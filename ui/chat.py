@@ -10,6 +10,7 @@ DOM with ``textContent``, so an article containing ``<script>`` or ``<img onerro
 from __future__ import annotations
 
 import html
+import logging
 import os
 import re
 from typing import Callable, Iterator
@@ -19,8 +20,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from rag.engine import Engine  # noqa: E402
+from rag.engine import ANSWER_FAILED, Engine  # noqa: E402
 from rag.types import STANCES, Citation, DeltaEvent, DoneEvent, NoticeEvent, StatementEvent  # noqa: E402
+
+log = logging.getLogger("whosaid.chat")
 
 EXAMPLES = [
     "Who denied what?",
@@ -79,19 +82,24 @@ def build_chat(engine_for: Callable[[str | None], tuple[Engine, object]], max_ch
         engine, lock = engine_for(None)
         history.append({"role": "assistant", "content": ""})
         shown = ""
-        with lock:  # type: ignore[attr-defined]
-            for event in engine.stream(question, None, turns[-6:]):
-                if isinstance(event, DeltaEvent):
-                    shown += escape(event.text)
-                elif isinstance(event, StatementEvent):
-                    shown += "".join(cite_link(c) for c in event.citations) + " "
-                elif isinstance(event, NoticeEvent) and event.reset:
-                    shown = ""
-                elif isinstance(event, DoneEvent):
-                    a = event.answer
-                    shown = render_answer(a.text, a.citations, a.notice)
-                history[-1] = {"role": "assistant", "content": shown}
-                yield history, ""
+        try:
+            with lock:  # type: ignore[attr-defined]
+                for event in engine.stream(question, None, turns[-6:]):
+                    if isinstance(event, DeltaEvent):
+                        shown += escape(event.text)
+                    elif isinstance(event, StatementEvent):
+                        shown += "".join(cite_link(c) for c in event.citations) + " "
+                    elif isinstance(event, NoticeEvent) and event.reset:
+                        shown = ""
+                    elif isinstance(event, DoneEvent):
+                        a = event.answer
+                        shown = render_answer(a.text, a.citations, a.notice)
+                    history[-1] = {"role": "assistant", "content": shown}
+                    yield history, ""
+        except Exception:  # noqa: BLE001 - a message in the conversation, never an error badge
+            log.exception("answering %r failed", question[:100])
+            history[-1] = {"role": "assistant", "content": escape(ANSWER_FAILED)}
+            yield history, ""
 
     def ledger(stance: str, speaker: str) -> list[list[str]]:
         engine, lock = engine_for(None)

@@ -105,19 +105,23 @@ def ask(
         _die(f"collection '{store.settings.collection}' is empty: run `whosaid ingest PATH` first")
     engine = Engine(store, chat_model=make_chat_model(store.settings.llm) if llm else None)
     answer = None
-    for event in engine.stream(question, k):
-        if isinstance(event, DoneEvent):
-            answer = event.answer
-        elif not stream or as_json:
-            continue
-        elif isinstance(event, DeltaEvent):
-            typer.echo(event.text, nl=False)
-        elif isinstance(event, StatementEvent):
-            marks = "".join(f"[{c.marker}]" for c in event.citations)
-            typer.echo(f" {marks}" + ("" if event.supported else " (unsupported)") + " ", nl=False)
-        elif isinstance(event, NoticeEvent):
-            typer.echo(f"\nnotice: {event.text}", err=True)
-    store.close()
+    try:
+        for event in engine.stream(question, k):
+            if isinstance(event, DoneEvent):
+                answer = event.answer
+            elif not stream or as_json:
+                continue
+            elif isinstance(event, DeltaEvent):
+                typer.echo(event.text, nl=False)
+            elif isinstance(event, StatementEvent):
+                marks = "".join(f"[{c.marker}]" for c in event.citations)
+                typer.echo(f" {marks}" + ("" if event.supported else " (unsupported)") + " ", nl=False)
+            elif isinstance(event, NoticeEvent):
+                typer.echo(f"\nnotice: {event.text}", err=True)
+    except Exception as e:  # noqa: BLE001 - one clear line, never a traceback
+        _die(f"could not answer the question ({type(e).__name__}: {str(e)[:200]})", 1)
+    finally:
+        store.close()
     assert answer is not None
     if as_json:
         typer.echo(json.dumps(answer.to_json_dict(), ensure_ascii=False))

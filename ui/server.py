@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import html
 import json
+import logging
 import threading
 from typing import Callable, Iterator
 
@@ -18,7 +19,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from rag.engine import Engine
+from rag.engine import ANSWER_FAILED, Engine
 from rag.settings import Settings
 from rag.types import STANCES, DoneEvent
 
@@ -108,22 +109,32 @@ def create_app(
         """The same object as ``whosaid ask --json``."""
         check_question(body)
         engine, lock = engines.get(body.collection)
-        with lock:
-            answer = engine.ask(body.question, body.k, body.history)
+        try:
+            with lock:
+                answer = engine.ask(body.question, body.k, body.history)
+        except Exception:  # noqa: BLE001 - a clear JSON error, never a traceback page
+            log.exception("answering %r failed", body.question[:100])
+            return JSONResponse({"detail": ANSWER_FAILED}, status_code=500)
         return JSONResponse(answer.to_json_dict())
 
     @app.post("/api/ask/stream", tags=["answers"], dependencies=[Depends(authorised)])
     def ask_stream(body: AskRequest) -> StreamingResponse:
         """The answer's events as Server-Sent Events: ``delta``, ``statement``, ``notice``, then ``done``
-        whose ``answer`` is the ``ask --json`` object."""
+        whose ``answer`` is the ``ask --json`` object (or ``error`` with a ``text`` if answering failed)."""
         check_question(body)
         engine, lock = engines.get(body.collection)
 
         def events() -> Iterator[str]:
-            with lock:
-                for event in engine.stream(body.question, body.k, body.history):
-                    data = {"type": "done", "answer": event.answer.to_json_dict()} if isinstance(event, DoneEvent) else event.model_dump()
-                    yield f"event: {event.type}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+            # the stream always ends with a ``done`` or an ``error`` event, never with an empty body
+            try:
+                with lock:
+                    for event in engine.stream(body.question, body.k, body.history):
+                        data = {"type": "done", "answer": event.answer.to_json_dict()} if isinstance(event, DoneEvent) else event.model_dump()
+                        # ASCII escapes: a U+2028 or U+0085 in article text must not split the data line
+                        yield f"event: {event.type}\ndata: {json.dumps(data)}\n\n"
+            except Exception:  # noqa: BLE001
+                log.exception("answering %r failed", body.question[:100])
+                yield f"event: error\ndata: {json.dumps({'type': 'error', 'text': ANSWER_FAILED})}\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
@@ -197,6 +208,7 @@ def create_app(
 
 
 TOKEN_COOKIE = "whosaid_token"
+log = logging.getLogger("whosaid.server")
 
 EMBED_JS = r"""(function () {
   var me = document.currentScript;
