@@ -15,16 +15,12 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from ingest.chunking import make_chunks
-from ingest.claims import ClaimExtractor
+from ingest.claims import ClaimExtractor, extraction_version
 from ingest.loaders import Loaded, LoadError, expand, load_file
 from ingest.sentences import split_sentences
 from rag.settings import ChunkingSettings
 from rag.store import ArticleWrite, Store
 from rag.types import Article, Chunk, Claim, Sentence
-
-#: Bumped when claim extraction changes, so re-ingesting re-extracts unchanged articles.
-EXTRACTION_VERSION = "7"
-
 
 @dataclass
 class IngestReport:
@@ -56,9 +52,10 @@ class Prepared:
     claims: list[Claim] = field(default_factory=list)  # filled while the chunks are embedded
 
 
-def article_version(article: Article) -> str:
-    """Hash of everything stored for an article: equal hash, nothing to do."""
-    payload = json.dumps({**article.model_dump(), "extraction": EXTRACTION_VERSION}, sort_keys=True, ensure_ascii=False)
+def article_version(article: Article, extraction: str | None = None) -> str:
+    """Hash of everything stored for an article, claim extraction included (its version is derived
+    from the lexicon and the construction code): equal hash, nothing to do."""
+    payload = json.dumps({**article.model_dump(), "extraction": extraction or extraction_version()}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -83,7 +80,7 @@ def _sentence_vectors(p: Prepared, span_vecs: Sequence[np.ndarray], dim: int) ->
     return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
 
 
-def collect(paths: Iterable[Path], report: IngestReport) -> list[tuple[Loaded, str]]:
+def collect(paths: Iterable[Path], report: IngestReport, extraction: str | None = None) -> list[tuple[Loaded, str]]:
     """Read every input. Failures go to the report; a repeated id is skipped when its content is
     identical and refused when it differs."""
     seen: dict[str, tuple[str, str]] = {}  # id -> (origin, version)
@@ -94,7 +91,7 @@ def collect(paths: Iterable[Path], report: IngestReport) -> list[tuple[Loaded, s
             if isinstance(r, LoadError):
                 report.failed.append(r)
                 continue
-            version = article_version(r.article)
+            version = article_version(r.article, extraction)
             if r.article.id not in seen:
                 seen[r.article.id] = (r.origin, version)
                 out.append((r, version))
@@ -118,10 +115,12 @@ def ingest(
     """Ingest files and folders into ``store``; safe to interrupt and run again."""
     from tqdm import tqdm
 
+    from rag.attribution.lexicon import load_lexicon
+
     report = IngestReport()
-    extractor = extractor or ClaimExtractor()
+    extractor = extractor or ClaimExtractor(lexicon=load_lexicon(store.settings.claims.lexicon))
     store.reconcile()
-    loaded = collect(paths, report)
+    loaded = collect(paths, report, extractor.version)
     if on_error:
         for e in report.failed:
             on_error(e)

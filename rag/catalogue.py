@@ -40,11 +40,32 @@ CREATE TABLE IF NOT EXISTS claims (
     space TEXT NOT NULL, article_id TEXT NOT NULL, seq INTEGER NOT NULL,
     speaker TEXT NOT NULL, cue TEXT NOT NULL, stance TEXT NOT NULL, content TEXT NOT NULL,
     other_party TEXT NOT NULL DEFAULT '', sentence_ids TEXT NOT NULL, spans TEXT NOT NULL,
+    negated INTEGER NOT NULL DEFAULT 0, cue_lemma TEXT NOT NULL DEFAULT '', speaker_mention TEXT NOT NULL DEFAULT '',
+    speaker_role TEXT NOT NULL DEFAULT '', speaker_key TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (space, article_id, seq)
 );
 CREATE INDEX IF NOT EXISTS claims_by_stance ON claims (space, stance);
 CREATE TABLE IF NOT EXISTS spaces (space TEXT PRIMARY KEY, generation INTEGER NOT NULL DEFAULT 0);
 """
+
+#: The catalogue's schema version (``PRAGMA user_version``). Each step of :data:`MIGRATIONS` brings
+#: a catalogue written by an older whosaid up to the next version, in one transaction.
+SCHEMA_VERSION = 2
+MIGRATIONS: dict[int, list[str]] = {
+    # 1 -> 2: claims carry negation, the cue's lemma and the resolved speaker (issue 10)
+    2: [
+        "ALTER TABLE claims ADD COLUMN negated INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE claims ADD COLUMN cue_lemma TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE claims ADD COLUMN speaker_mention TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE claims ADD COLUMN speaker_role TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE claims ADD COLUMN speaker_key TEXT NOT NULL DEFAULT ''",
+    ],
+}
+POST_SCHEMA = "CREATE INDEX IF NOT EXISTS claims_by_speaker ON claims (space, speaker_key);"
+
+
+class CatalogueError(RuntimeError):
+    """A catalogue this whosaid cannot use (written by a newer version)."""
 
 
 @dataclass(frozen=True)
@@ -81,11 +102,39 @@ class Catalogue:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(SCHEMA)
+        self._migrate()
         self._titles: dict[str, tuple[int, dict[str, str]]] = {}
 
     def close(self) -> None:
         self._db.close()
+
+    def _migrate(self) -> None:
+        """Create the schema, or bring an older catalogue up to :data:`SCHEMA_VERSION`."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            existed = db.execute("SELECT 1 FROM sqlite_master WHERE name='articles'").fetchone() is not None
+            if version > SCHEMA_VERSION:
+                raise CatalogueError(
+                    f"{self.path}: catalogue schema version {version} is newer than this whosaid's ({SCHEMA_VERSION}); upgrade whosaid"
+                )
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            if existed:
+                for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+                    columns = {r[1] for r in db.execute("PRAGMA table_info(claims)")}
+                    for statement in MIGRATIONS.get(step, []):
+                        column = statement.split("ADD COLUMN ")[1].split()[0] if "ADD COLUMN" in statement else None
+                        if column is None or column not in columns:
+                            db.execute(statement)
+            db.execute(POST_SCHEMA)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     # -- writes -------------------------------------------------------------------------------
     def write_article(
@@ -122,10 +171,11 @@ class Catalogue:
                 [(space, c.id, c.article_id, c.first, c.last, c.text) for c in chunks],
             )
             db.executemany(
-                "INSERT INTO claims VALUES (?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO claims ({CLAIM_COLUMNS}) VALUES ({','.join('?' * 15)})",
                 [
                     (space, article.id, n, c.speaker, c.cue, c.stance, c.content, c.other_party, json.dumps(c.sentence_ids),
-                     json.dumps([c.cue_span, c.speaker_span, c.content_span]))
+                     json.dumps([c.cue_span, c.speaker_span, c.content_span]), int(c.negated), c.cue_lemma, c.speaker_mention,
+                     c.speaker_role, c.speaker_key)
                     for n, c in enumerate(claims)
                 ],
             )
@@ -269,23 +319,38 @@ class Catalogue:
         }
 
     def claims(
-        self, space: str, *, stance: str | None = None, speaker: str | None = None, article_id: str | None = None
+        self, space: str, *, stance: str | None = None, speaker: str | None = None, article_id: str | None = None,
+        speaker_key: str | None = None,
     ) -> list[Claim]:
-        """The claims ledger, in article and sentence order; ``speaker`` matches case-insensitively as a substring."""
-        q, args = "SELECT article_id, speaker, cue, stance, content, other_party, sentence_ids, spans FROM claims WHERE space=?", [space]
+        """The claims ledger, in article and sentence order; ``speaker`` matches the name, the mention or
+        the role case-insensitively as a substring, ``speaker_key`` the canonical key exactly."""
+        q, args = f"SELECT {CLAIM_COLUMNS} FROM claims WHERE space=?", [space]
         if stance:
             q += " AND stance=?"
             args.append(stance)
         if speaker:
-            q += " AND speaker LIKE ? ESCAPE '\\'"
-            args.append("%" + speaker.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+            like = "%" + speaker.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            q += " AND (speaker LIKE ? ESCAPE '\\' OR speaker_mention LIKE ? ESCAPE '\\' OR speaker_role LIKE ? ESCAPE '\\')"
+            args += [like, like, like]
         if article_id:
             q += " AND article_id=?"
             args.append(article_id)
+        if speaker_key:
+            q += " AND speaker_key=?"
+            args.append(speaker_key)
         q += " ORDER BY article_id, seq"
-        out = []
-        for aid, spk, cue, st, content, other, sids, spans in self._db.execute(q, args):
-            cue_span, speaker_span, content_span = (tuple(s) if s else None for s in json.loads(spans))
-            out.append(Claim(article_id=aid, speaker=spk, cue=cue, stance=st, content=content, other_party=other,
-                             sentence_ids=json.loads(sids), cue_span=cue_span, speaker_span=speaker_span, content_span=content_span))
-        return out
+        return [_claim(row) for row in self._db.execute(q, args)]
+
+
+CLAIM_COLUMNS = ("space, article_id, seq, speaker, cue, stance, content, other_party, sentence_ids, spans, "
+                 "negated, cue_lemma, speaker_mention, speaker_role, speaker_key")
+
+
+def _claim(row: Sequence) -> Claim:
+    _, aid, _, spk, cue, st, content, other, sids, spans, negated, lemma, mention, role, key = row
+    cue_span, speaker_span, content_span = (tuple(s) if s else None for s in json.loads(spans))
+    return Claim(
+        article_id=aid, speaker=spk, cue=cue, stance=st, content=content, other_party=other, sentence_ids=json.loads(sids),
+        cue_span=cue_span, speaker_span=speaker_span, content_span=content_span, negated=bool(negated), cue_lemma=lemma,
+        speaker_mention=mention, speaker_role=role, speaker_key=key,
+    )

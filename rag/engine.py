@@ -12,7 +12,8 @@ from typing import Iterator, Sequence
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
-from rag.attribution import AttributionAnswerer
+from rag.attribution.answer import AttributionAnswerer
+from rag.attribution.lexicon import load_lexicon
 from rag.citations import resolve
 from rag.embeddings import Embedder, make_embedder
 from rag.extractive import ABSTAIN_TEXT, AnswerInput, Draft, extractive_answerer
@@ -37,7 +38,8 @@ class Engine:
     ) -> None:
         self.store = store
         self.search = HybridSearch(store)
-        self.attribution = AttributionAnswerer(store)
+        settings = store.settings
+        self.attribution = AttributionAnswerer(store, load_lexicon(settings.claims.lexicon), settings.attribution)
         self.answerer = answerer or extractive_answerer(store.settings.answer)
         self.chat_model = chat_model
         self.llm = llm or store.settings.llm
@@ -72,8 +74,17 @@ class Engine:
         t1 = time.perf_counter()
         # Attribution questions take their evidence from the claims ledger; others from retrieval.
         ledger = self.attribution.answer(standalone)
-        if ledger is not None:
-            shown, draft, claims = ledger
+        if ledger is not None and ledger.abstained:
+            # an attribution question the ledger cannot answer abstains and says what was not found;
+            # free retrieval would quote whatever sentence is closest, possibly someone else's claim
+            timings["claims"] = timings["total"] = (time.perf_counter() - t0) * 1000
+            yield DeltaEvent(text=ledger.text)
+            yield DoneEvent(answer=Answer(question=question, text=ledger.text, abstained=True, timings=timings, notice=notice))
+            return
+        if ledger is not None and ledger.documents:
+            shown, draft, claims = self.search.candidates(standalone, k, timings, articles=ledger.documents), None, []
+        elif ledger is not None:
+            shown, draft, claims = ledger.shown, Draft(text=ledger.text), ledger.claims
             timings["claims"] = (time.perf_counter() - t1) * 1000
         elif not self.store.lexical().terms(standalone):
             # "Who?", "Why?", "What about him?": nothing to look for, so nothing to cite

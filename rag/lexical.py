@@ -34,6 +34,7 @@ class LexicalIndex:
         self._df = df
         self._n = max(n_docs, 1)
         self._tok = _tokenizer()
+        self._stop = frozenset(self._tok.stopwords)
 
     # -- building and persistence ---------------------------------------------------------------
     @classmethod
@@ -72,6 +73,13 @@ class LexicalIndex:
         """Stemmed content terms; empty for a question of stopwords only ("Who?"). bm25s stands an
         empty document in for such text as ``['']``, which must never reach the index."""
         return [t for t in self._tok.tokenize([text], update_vocab=True, return_as="string", show_progress=False)[0] if t]
+
+    def words(self, text: str) -> list[tuple[str, str]]:
+        """(word as written, lower-cased; its term) for every content word, with the tokenizer's own
+        splitting, stopwords and stemmer: what :meth:`terms` returns, with the surface words kept."""
+        tok = self._tok
+        stop = self._stop
+        return [(w, tok.stemmer(w)) for w in tok.splitter(text.lower()) if w not in stop]
 
     def idf(self, term: str) -> float:
         """Smoothed IDF; a term the corpus never uses weighs as much as the rarest one."""

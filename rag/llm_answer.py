@@ -18,6 +18,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage, S
 from langchain_core.utils.json import parse_partial_json
 from pydantic import BaseModel, Field, ValidationError
 
+from rag.attribution.render import speaker_phrase
 from rag.citations import MARKER, MARKER_LIKE
 from rag.types import Candidate, Claim
 
@@ -75,7 +76,8 @@ def build_messages(
         parts += ["", "Attributed claims found in these sentences (speaker - stance - content, sentence numbers):"]
         for c in claims:
             refs = "".join(f"[{number[(c.article_id, i)]}]" for i in c.sentence_indexes if (c.article_id, i) in number)
-            parts.append(f"- {_quote(c.speaker or 'unnamed source')} - {c.stance} ({_quote(c.cue)}) - {_quote(c.content)} {refs}")
+            # the claim as the ledger reads it: a negated claim reads "did not deny", never "deny"
+            parts.append(f"- {_quote(speaker_phrase(c))} - {c.reads} ({_quote(c.cue)}) - {_quote(c.content)} {refs}")
     parts += ["", TOOL if style == "tool" else INLINE]
     return [SystemMessage(SYSTEM), HumanMessage("\n".join(parts))]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from functools import lru_cache
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -31,12 +31,23 @@ class HybridSearch:
         self.store = store
         self.settings = settings or store.settings.retrieval
 
-    def candidates(self, question: str, k: int | None = None, timings: dict[str, float] | None = None) -> list[Candidate]:
+    def candidates(
+        self, question: str, k: int | None = None, timings: dict[str, float] | None = None, articles: Sequence[str] | None = None
+    ) -> list[Candidate]:
+        """The ``k`` best sentences for the question; with ``articles``, only sentences of those articles
+        (every one of them is scored: the filter applies before ranking, not after)."""
         k = k or self.settings.k
         s = self.settings
         t0 = time.perf_counter()
         qv = self.store.embedder.embed_query(question)
         t1 = time.perf_counter()
+        if articles is not None:
+            lexical = self.store.lexical()
+            terms = lexical.terms(question)
+            out = self._rank(question, self._score(qv, terms, [(a, 0, 1 << 30) for a in articles], lexical), [], k, terms, lexical)
+            if timings is not None:
+                timings.update(embed_query=(t1 - t0) * 1000, sentences=(time.perf_counter() - t1) * 1000)
+            return out[:k]
         dense = [i for i, _ in self.store.vectors.query(qv, s.fetch)]
         t2 = time.perf_counter()
         lexical = self.store.lexical()

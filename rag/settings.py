@@ -67,6 +67,27 @@ class AnswerSettings(BaseModel):
     )
 
 
+class AttributionSettings(BaseModel):
+    """How attribution questions pick claims (see rag/attribution/answer.py)."""
+
+    topic_coverage: float = Field(default=0.5, ge=0, le=1, description="Share of the topic's term weight a claim's words (or its article's title) must cover")
+    topic_dense: float = Field(default=0.3, ge=-1, le=1, description="... together with at least this similarity of the claim's sentences to the topic")
+    topic_dense_full: float = Field(default=0.15, ge=-1, le=1, description="... or at least this when it covers every topic word")
+    topic_strong: float = Field(default=0.7, ge=-1, le=1.01, description="A claim whose sentences are this similar matches on meaning alone")
+    word_similarity: float = Field(default=0.6, ge=0, le=1.01, description="A topic word missing as written counts when an evidence word is this similar")
+    topic_relative: float = Field(default=0.8, ge=0, le=1, description="Matching claims must score this share of the best one")
+    max_claims: int = Field(default=8, ge=1, description="Most claims an answer about a topic lists")
+    max_listed: int = Field(default=30, ge=1, description="Most claims an answer without a topic lists ('Who denied what?')")
+
+
+class ClaimsSettings(BaseModel):
+    lexicon: Path | None = Field(
+        default=None,
+        description="The attribution lexicon (TOML) for extraction and questions; default: the bundled rag/attribution/lexicon.toml. "
+        "Changing it re-extracts every article on the next ingest",
+    )
+
+
 class LLMSettings(BaseSettings):
     """The chat model endpoint (built by :func:`rag.llm.make_chat_model`); ``WHOSAID_LLM_*`` variables."""
 
@@ -134,6 +155,8 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+    claims: ClaimsSettings = Field(default_factory=ClaimsSettings)
+    attribution: AttributionSettings = Field(default_factory=AttributionSettings)
     openai_api_key: str = Field(default="", validation_alias="OPENAI_API_KEY")
     llm: LLMSettings = Field(default_factory=LLMSettings, description="Chat model endpoint (WHOSAID_LLM_* variables)")
     server: ServerSettings = Field(default_factory=ServerSettings, description="whosaid serve")

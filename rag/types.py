@@ -49,9 +49,19 @@ class Claim(BaseModel):
     """Who said, denied, confirmed... what, in which sentences; extracted at ingest."""
 
     article_id: str
-    speaker: str = Field(description="The source as written ('the Turkish source'); empty when the text names none")
+    speaker: str = Field(
+        description="Who said it, resolved in the article: a name ('Tomas Reyland' for 'he', 'Reyland' or 'the minister') or, "
+        "for a speaker the article only describes, the fullest description ('the Turkish source'); empty when the text names none"
+    )
+    speaker_mention: str = Field(default="", description="The speaker as written in the cue sentence ('he', 'The minister')")
+    speaker_role: str = Field(default="", description="What the article calls the speaker besides the name ('Valdoria's harbour minister')")
+    speaker_key: str = Field(
+        default="", description="Canonical speaker: a name's key is shared across articles ('tomas reyland'); a description's is scoped to its article"
+    )
     cue: str = Field(description="Reporting words as written ('denied', 'ruled out', 'confirmed to', 'did not deny')")
-    stance: Stance = Field(description="Fixed vocabulary; a negated cue ('did not deny') is 'other'")
+    stance: Stance = Field(description="Fixed vocabulary (rag/attribution/lexicon.toml); 'did not deny' is 'deny' with negated=True")
+    negated: bool = Field(default=False, description="The cue is negated ('did not deny', 'never confirmed'): the speaker did NOT take the stance")
+    cue_lemma: str = Field(default="", description="The cue's dictionary form ('deny', 'rule out', 'according to')")
     content: str = Field(description="What was said or denied; for 'denied this' the statement 'this' points back to")
     sentence_ids: list[str] = Field(description="'article:index' of the cue sentence, then of any sentence the content points back to")
     other_party: str = Field(default="", description="Who was told ('confirmed to al-Modon') or quoted ('quoted X as saying')")
@@ -67,12 +77,27 @@ class Claim(BaseModel):
     def sentence_indexes(self) -> list[int]:
         return [int(s.rsplit(":", 1)[1]) for s in self.sentence_ids]
 
+    @property
+    def reads(self) -> str:
+        """The stance as a phrase: 'deny', 'rule out'; a negated claim as its negation, 'did not deny'."""
+        if self.negated:
+            return f"did not {self.cue_lemma or self.stance.replace('_', ' ')}"
+        return self.stance.replace("_", " ")
+
     def to_json_dict(self) -> dict:
+        """The claim as ``claims --json``, ``ask --json`` and the API write it; fields are only ever added."""
         return {
             "speaker": self.speaker,
+            "speaker_key": self.speaker_key,
+            "speaker_mention": self.speaker_mention,
+            "speaker_role": self.speaker_role,
             "cue": self.cue,
+            "cue_lemma": self.cue_lemma,
             "stance": self.stance,
+            "negated": self.negated,
+            "reads": self.reads,
             "content": self.content,
+            "other_party": self.other_party,
             "article_id": self.article_id,
             "sentence_indexes": self.sentence_indexes,
         }

@@ -102,12 +102,18 @@ def build_chat(engine_for: Callable[[str | None], tuple[Engine, object]], max_ch
             yield history, ""
 
     def ledger(stance: str, speaker: str) -> list[list[str]]:
+        """The ledger grouped by canonical speaker (rows of one speaker together, most claims first), with
+        how each article wrote them ("he", "the minister")."""
         engine, lock = engine_for(None)
         with lock:  # type: ignore[attr-defined]
+            directory = engine.attribution.directory()
             rows = engine.store.catalogue.claims(
                 engine.store.space, stance=None if stance in ("", "any") else stance, speaker=(speaker or "").strip() or None
             )
-        return [[c.speaker, c.stance, c.cue, c.content, c.article_id, ", ".join(map(str, c.sentence_indexes))] for c in rows[:500]]
+        return [
+            [g.name, c.speaker_mention, c.reads, c.cue, c.content, c.article_id, ", ".join(map(str, c.sentence_indexes))]
+            for g in directory.groups(rows) for c in g.claims
+        ][:500]
 
     with gr.Blocks(title="whosaid", analytics_enabled=False) as demo:
         gr.Markdown("## whosaid\nAsk about the articles; every answer cites the sentences it rests on. Click a [n] to read it in context.")
@@ -133,7 +139,7 @@ def build_chat(engine_for: Callable[[str | None], tuple[Engine, object]], max_ch
                     speaker = gr.Textbox(label="Speaker contains", elem_id="whosaid-speaker")
                     go = gr.Button("Show", elem_id="whosaid-ledger-show")
                 table = gr.Dataframe(
-                    headers=["speaker", "stance", "cue", "content", "article", "sentences"], interactive=False, wrap=True,
+                    headers=["speaker", "as written", "stance", "cue", "content", "article", "sentences"], interactive=False, wrap=True,
                     elem_id="whosaid-ledger",
                 )
                 go.click(ledger, [stance, speaker], table)

@@ -158,31 +158,40 @@ def list_articles(collection: Collection = None, home: Home = None, as_json: AsJ
 @app.command()
 def claims(
     stance: Annotated[Optional[str], typer.Option("--stance", help="deny, confirm, say, claim, rule_out, accuse, reveal, report, quote, warn, other", show_default=False)] = None,
-    speaker: Annotated[Optional[str], typer.Option("--speaker", help="Speaker contains this text (case-insensitive)", show_default=False)] = None,
+    speaker: Annotated[Optional[str], typer.Option("--speaker", help="Speaker's name, role or mention contains this text (case-insensitive)", show_default=False)] = None,
     article: Annotated[Optional[str], typer.Option("--article", help="Only this article id", show_default=False)] = None,
     collection: Collection = None,
     home: Home = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per claim per line")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per claim per line, grouped by speaker")] = False,
 ) -> None:
-    """The claims ledger: who said, denied, confirmed... what, across the collection."""
+    """The claims ledger, grouped by canonical speaker: who said, denied, confirmed... what, across the collection."""
+    from rag.attribution.render import speaker_phrase
+    from rag.attribution.speakers import SpeakerDirectory
     from rag.types import STANCES
 
     if stance is not None and stance not in STANCES:
         _die(f"unknown stance '{stance}' (choose from {', '.join(STANCES)})")
     store = _store(home, collection)
+    directory = SpeakerDirectory(store.catalogue.claims(store.space))
     rows = store.catalogue.claims(store.space, stance=stance, speaker=speaker, article_id=article)
     store.close()
+    groups = directory.groups(rows)
     if as_json:
-        for c in rows:
-            typer.echo(json.dumps(c.to_json_dict(), ensure_ascii=False))
+        for g in groups:
+            for c in g.claims:
+                typer.echo(json.dumps({**c.to_json_dict(), "speaker_key": g.key, "speaker_group": g.name}, ensure_ascii=False))
         return
     if not rows:
         typer.echo("no claims")
         return
-    for c in rows:
-        where = f"{c.article_id}:{','.join(str(i) for i in c.sentence_indexes)}"
-        typer.echo(f"{c.stance:<8}  {(c.speaker or '-')[:40]:<40}  {c.cue[:22]:<22}  {c.content[:70]}  ({where})")
-    typer.echo(f"{len(rows)} claims")
+    for g in groups:
+        roles = f" ({'; '.join(g.roles[:2])})" if g.roles else ""
+        typer.echo(f"{g.name or '(unnamed)'}{roles} · {len(g.claims)} claim{'s' * (len(g.claims) != 1)} in {len(g.articles)} article{'s' * (len(g.articles) != 1)}")
+        for c in g.claims:
+            where = f"{c.article_id}:{','.join(str(i) for i in c.sentence_indexes)}"
+            said_as = f" [as {c.speaker_mention}]" if c.speaker_mention and c.speaker_mention != speaker_phrase(c, role=False) else ""
+            typer.echo(f"  {c.reads:<16}  {c.cue[:22]:<22}  {c.content[:70]}  ({where}){said_as}")
+    typer.echo(f"{len(rows)} claims, {len(groups)} speakers")
 
 
 @app.command()
@@ -207,6 +216,7 @@ def eval_command(
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default eval-runs/SUITE); rerunning resumes it", show_default=False)] = None,
     llm: Annotated[bool, typer.Option("--llm/--no-llm", help="Answer with the configured LLM (and judge support with it)")] = False,
     fail_under: Annotated[list[str], typer.Option("--fail-under", metavar="METRIC=VALUE", help="Exit 1 when a metric is below VALUE (repeatable)")] = [],
+    fail_over: Annotated[list[str], typer.Option("--fail-over", metavar="METRIC=VALUE", help="Exit 1 when a metric is above VALUE, e.g. misattributed=0 (repeatable)")] = [],
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N questions", show_default=False)] = None,
     home: Home = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
@@ -222,13 +232,7 @@ def eval_command(
         _die("give one suite file (or: whosaid eval compare RUN_A RUN_B)")
     if fmt not in ("auto", "whosaid", "hotpot"):
         _die(f"unknown --format '{fmt}' (auto, whosaid, hotpot)")
-    thresholds = {}
-    for item in fail_under:
-        name, _, value = item.partition("=")
-        try:
-            thresholds[name] = float(value)
-        except ValueError:
-            _die(f"--fail-under wants METRIC=VALUE, got '{item}'")
+    thresholds = {"under": _thresholds("--fail-under", fail_under), "over": _thresholds("--fail-over", fail_over)}
     from evals.report import write_report
     from evals.runner import LEXICAL_SUPPORT, METRICS, collection_name, ingest_corpus, run_suite
     from evals.suites import SuiteError, load_suite
@@ -237,9 +241,9 @@ def eval_command(
     from rag.llm import make_chat_model
     from rag.store import Store
 
-    unknown = [n for n in thresholds if n not in METRICS + ["latency_p50_ms", "latency_p95_ms"]]
+    unknown = [(flag, n) for flag, t in thresholds.items() for n in t if n not in METRICS + ["latency_p50_ms", "latency_p95_ms"]]
     if unknown:
-        _die(f"unknown metric {unknown[0]!r} in --fail-under (choose from {', '.join(METRICS)})")
+        _die(f"unknown metric {unknown[0][1]!r} in --fail-{unknown[0][0]} (choose from {', '.join(METRICS)})")
     suite_path = Path(target[0])
     try:
         suite = load_suite(suite_path, fmt, limit)
@@ -271,11 +275,23 @@ def eval_command(
         for k, v in metrics.items():
             typer.echo(f"{k:<22} {v:.3f}" if isinstance(v, float) else f"{k:<22} {v}")
         typer.echo(f"report: {out / 'report.html'}")
-    failed = [(n, metrics.get(n), v) for n, v in thresholds.items() if metrics.get(n) is None or metrics[n] < v]
-    for name, got, want in failed:
-        typer.echo(f"fail: {name} {got if got is None else round(got, 4)} < {want}", err=True)
+    failed = [(n, metrics.get(n), "<", v) for n, v in thresholds["under"].items() if metrics.get(n) is None or metrics[n] < v]
+    failed += [(n, metrics.get(n), ">", v) for n, v in thresholds["over"].items() if metrics.get(n) is None or metrics[n] > v]
+    for name, got, sign, want in failed:
+        typer.echo(f"fail: {name} {got if got is None else round(got, 4)} {sign} {want}", err=True)
     if failed:
         raise typer.Exit(1)
+
+
+def _thresholds(flag: str, items: list[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            _die(f"{flag} wants METRIC=VALUE, got '{item}'")
+    return out
 
 
 def _compare(a: Path, b: Path, as_json: bool) -> None:

@@ -141,17 +141,24 @@ def create_app(
     @app.get("/api/claims", tags=["claims"], dependencies=[Depends(authorised)])
     def claims(
         stance: str | None = Query(default=None, description=", ".join(STANCES)),
-        speaker: str | None = Query(default=None, max_length=200),
+        speaker: str | None = Query(default=None, max_length=200, description="name, role or mention contains this text"),
         article: str | None = Query(default=None, max_length=200),
+        group: str | None = Query(default=None, pattern="^speaker$", description="'speaker': one object per canonical speaker"),
         collection: str | None = None,
     ) -> list[dict]:
-        """The claims ledger, filtered as ``whosaid claims``."""
+        """The claims ledger, filtered as ``whosaid claims``, grouped by canonical speaker: a flat list (each
+        row with ``speaker_key`` and ``speaker_group``), or with ``group=speaker`` one object per speaker."""
         if stance is not None and stance not in STANCES:
             raise HTTPException(422, f"unknown stance '{stance}' (choose from {', '.join(STANCES)})")
         engine, lock = engines.get(collection)
         with lock:
+            directory = engine.attribution.directory()
             rows = engine.store.catalogue.claims(engine.store.space, stance=stance, speaker=speaker, article_id=article)
-        return [c.to_json_dict() for c in rows]
+        groups = directory.groups(rows)
+        if group == "speaker":
+            return [{"speaker_key": g.key, "speaker": g.name, "roles": g.roles, "articles": g.articles,
+                     "claims": [c.to_json_dict() for c in g.claims]} for g in groups]
+        return [{**c.to_json_dict(), "speaker_key": g.key, "speaker_group": g.name} for g in groups for c in g.claims]
 
     @app.get("/api/articles/{article_id}", tags=["articles"], dependencies=[Depends(authorised)])
     def article(article_id: str, collection: str | None = None) -> dict:

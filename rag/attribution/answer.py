@@ -1,0 +1,289 @@
+"""Attribution answers from the claims ledger, built so that they cannot misattribute.
+
+A recognised question (:mod:`rag.attribution.questions`) is answered only from claims that pass
+every constraint it names:
+
+* **speaker** — the claim is by the asked speaker (name, alias, role or resolved pronoun; see
+  :func:`rag.attribution.speakers.speaker_matches`), never by someone who merely shares a word;
+* **stance** — the claim's stance is in the asked stance's family ("who rejected ..." is answered
+  from denials; "what did X say?" from anything X said, denied or confirmed);
+* **topic** — the claim, or the article it is in, matches the topic by meaning *and* by its words
+  (:class:`TopicMatcher`); a word of the speaker's name never counts ("Port Elsin" is no port sale).
+
+Negated claims answer as negations ("did not deny"). Yes/no questions answer yes, no (a negated
+claim, or the opposite stance) or "not reported". When nothing passes, the answer abstains and
+says what was not found ("The articles do not report that anyone ruled out a fuel price
+increase."); it never falls back to free retrieval, which could quote someone else's claim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from rag.attribution.lexicon import Lexicon
+from rag.attribution.questions import AttributionQuery, parse
+from rag.attribution.render import claim_line
+from rag.attribution.speakers import SpeakerDirectory, party_matches, speaker_matches, words
+from rag.settings import AttributionSettings
+from rag.store import Store
+from rag.types import Candidate, Claim
+
+
+#: Words that name a document rather than who wrote it ("the Reuters article").
+DOCUMENT_WORDS = frozenset({"article", "articles", "report", "story", "piece", "bulletin", "statement", "release", "page", "text"})
+
+
+@dataclass
+class LedgerAnswer:
+    """An attribution answer before citation checking: the sentences shown (numbered [1..n]), the
+    text with markers, the claims it rests on, or an abstention that says what was not found."""
+
+    query: AttributionQuery
+    shown: list[Candidate] = field(default_factory=list)
+    text: str = ""
+    claims: list[Claim] = field(default_factory=list)
+    abstained: bool = False
+    #: the question asks what a document says ("what does the water bulletin say about ...?"): answer
+    #: from these articles' own sentences, not from claims
+    documents: list[str] = field(default_factory=list)
+
+
+class TopicMatcher:
+    """Does a claim match a topic? By meaning *and* by words, on the claim's own evidence.
+
+    * meaning: the dense similarity of the topic to the claim's sentences (``dense``);
+    * words: the IDF-weighted share of the topic's words found in the claim's content, other party and
+      sentences with the speaker's mention blanked out (a word of a name is no evidence), and, for a
+      claim in the article's lede, the headline (which speaks for the lede). A word missing as written
+      counts when a word of the evidence means nearly the same (embedding similarity at least
+      ``word_similarity``: "sale" ~ "sell", "striker" ~ "scorer"; not "fuel" ~ "tax").
+
+    A claim passes when its words cover ``coverage`` of the topic and its sentences are ``dense``
+    similar, or it covers every word (``dense_full``), or its sentences alone are ``strong`` similar.
+    So "a fuel price increase" does not pass on "a tax increase", nor "the port sale" on "the
+    electoral commission of Port Elsin"."""
+
+    #: claims whose words are matched one by one (the best by a first, cheaper score)
+    SHORTLIST = 40
+
+    def __init__(self, store: Store, lexicon: Lexicon, settings: AttributionSettings) -> None:
+        self.store = store
+        self.lexicon = lexicon
+        self.settings = settings
+        self._word_vectors: dict[str, np.ndarray] = {}
+
+    def scores(
+        self, topic: str, claims: Sequence[Claim], exclude: Sequence[str] = (), article_level: bool = False
+    ) -> list[tuple[float, float, float, Claim]]:
+        """(score, coverage, dense, claim), best first; ``exclude``: words that never count (the asked
+        speaker's). With ``article_level`` ("who denied what *about* the meeting?") the article's
+        headline and lede count as evidence for every claim in it."""
+        if not claims:
+            return []
+        store = self.store
+        lexical = store.lexical()
+        skip = {stem for _, stem in lexical.words(" ".join(exclude))}
+        wanted = list(dict.fromkeys((w, t) for w, t in lexical.words(topic) if t not in skip))
+        if not wanted:
+            return []
+        weight = {t: lexical.idf(t) for _, t in wanted}
+        total = sum(weight.values())
+        qv = store.embedder.embed_query(topic)
+        keys = list(dict.fromkeys((c.article_id, i) for c in claims for i in c.sentence_indexes))
+        windows = [(a, i, i) for a, i in keys]
+        if article_level:
+            windows += [(a, 0, 1) for a in dict.fromkeys(c.article_id for c in claims)]
+        rows = {(s.article_id, s.index): (s, vec) for s, _, _, vec in
+                store.catalogue.window_sentences(store.space, windows, store.embedder.dim)}
+        titles = {aid: title for title, aid in store.catalogue.titles(store.space).items()}
+        first = []
+        for c in claims:
+            found = [rows[(c.article_id, i)] for i in c.sentence_indexes if (c.article_id, i) in rows]
+            parts = [c.content, c.other_party, *(_without_speaker(s.text, s.start, c) for s, _ in found)]
+            if article_level:
+                lede = [rows[(c.article_id, i)] for i in (0, 1) if (c.article_id, i) in rows]
+                found += lede
+                parts += [s.text for s, _ in lede]
+            dense = max((float(np.dot(vec, qv)) for _, vec in found), default=0.0)
+            if article_level or self._headline_speaks_for(c, titles.get(c.article_id, "")):
+                parts.append(titles.get(c.article_id, ""))
+            evidence = lexical.words(" ".join(parts))
+            stems = {t for _, t in evidence}
+            exact = sum(weight[t] for _, t in wanted if t in stems) / total
+            first.append((0.5 * dense + 0.5 * exact, exact, dense, c, evidence))
+        first.sort(key=lambda x: -x[0])
+        out = []
+        for n, (score, exact, dense, c, evidence) in enumerate(first):
+            if n < self.SHORTLIST and exact < 1.0:
+                cov = self._soft_coverage(wanted, weight, total, evidence)
+                score = 0.5 * dense + 0.5 * cov
+            else:
+                cov = exact
+            out.append((score, cov, dense, c))
+        out.sort(key=lambda x: -x[0])
+        return out
+
+    def _headline_speaks_for(self, claim: Claim, title: str) -> bool:
+        """A headline summarises its article's lede, and the claim it names: "Navy Denies Exercise Is
+        Aimed at Neighbour" is evidence for the navy spokesman's denial, not for anyone else's."""
+        if not title or claim.negated:
+            return False
+        if min(claim.sentence_indexes, default=99) <= 1:
+            return True
+        m = self.lexicon.headline(title)
+        if m is None:
+            return False
+        entry = self.lexicon.headline_forms.get(" ".join(m.group("cue").lower().split()))
+        return entry is not None and entry.stance == claim.stance and speaker_matches(m.group("speaker"), claim)
+
+    def _soft_coverage(self, wanted, weight, total, evidence) -> float:
+        """Coverage where a word missing as written is found by a near-synonym in the evidence."""
+        stems = {t for _, t in evidence}
+        missing = [w for w, t in wanted if t not in stems]
+        vectors = self._vectors(missing + [w for w, _ in evidence])
+        words = list(dict.fromkeys(w for w, _ in evidence))
+        ev = np.stack([vectors[w] for w in words]) if words else None
+        got = 0.0
+        for w, t in wanted:
+            if t in stems:
+                got += weight[t]
+            elif ev is not None and float(np.max(ev @ vectors[w])) >= self.settings.word_similarity:
+                got += weight[t]
+        return got / total
+
+    def _vectors(self, words: Sequence[str]) -> dict[str, np.ndarray]:
+        """Word vectors from the embedder, cached (the vocabulary of questions and claims is bounded)."""
+        new = [w for w in dict.fromkeys(words) if w not in self._word_vectors]
+        if new:
+            if len(self._word_vectors) > 100_000:
+                self._word_vectors.clear()
+            for w, v in zip(new, self.store.embedder.embed(new)):
+                self._word_vectors[w] = v
+        return self._word_vectors
+
+    def select(self, topic: str, claims: Sequence[Claim], exclude: Sequence[str] = (), article_level: bool = False) -> list[Claim]:
+        s = self.settings
+        passed = [
+            (score, c) for score, cov, dense, c in self.scores(topic, claims, exclude, article_level)
+            if (cov >= s.topic_coverage and dense >= s.topic_dense) or (cov >= 0.999 and dense >= s.topic_dense_full)
+            or dense >= s.topic_strong
+        ]
+        if not passed:
+            return []
+        best = passed[0][0]
+        return [c for score, c in passed if score >= s.topic_relative * best][: s.max_claims]
+
+
+def _without_speaker(text: str, start: int, claim: Claim) -> str:
+    """The sentence with the speaker's mention blanked out: a word of a name is not evidence of a topic."""
+    span = claim.speaker_span
+    if not span or not (start <= span[0] < span[1] <= start + len(text)):
+        return text
+    return text[: span[0] - start] + " " + text[span[1] - start :]
+
+
+class AttributionAnswerer:
+    """Answers recognised attribution questions from the ledger of one store."""
+
+    def __init__(self, store: Store, lexicon: Lexicon, settings: AttributionSettings) -> None:
+        self.store = store
+        self.lexicon = lexicon
+        self.settings = settings
+        self.topics = TopicMatcher(store, lexicon, settings)
+        self._directory: tuple[int, SpeakerDirectory] | None = None
+
+    def parse(self, question: str) -> AttributionQuery | None:
+        return parse(question, self.lexicon)
+
+    def directory(self) -> SpeakerDirectory:
+        """The collection's speakers, rebuilt when the collection changes."""
+        generation = self.store.catalogue.generation(self.store.space)
+        if self._directory is None or self._directory[0] != generation:
+            self._directory = (generation, SpeakerDirectory(self.store.catalogue.claims(self.store.space)))
+        return self._directory[1]
+
+    def candidates(self, query: AttributionQuery, stance: str | None = None) -> list[Claim]:
+        """Claims of the asked stance family by the asked speaker about the asked topic (negated or not)."""
+        stances = {stance} if stance else self.lexicon.accepted(query.stance)
+        pool = [c for c in self.directory().claims if c.stance in stances]
+        if query.speaker:
+            pool = self.directory().matching(query.speaker, pool)
+        if query.party:
+            pool = [c for c in pool if party_matches(query.party, c)]
+        if query.topic:
+            exclude = [query.speaker, query.party]
+            pool = self.topics.select(query.topic, pool, exclude=[w for w in exclude if w], article_level=bool(query.about))
+        return pool
+
+    def answer(self, question: str) -> LedgerAnswer | None:
+        """None when the question is not an attribution question; else the answer or an abstention."""
+        query = self.parse(question)
+        if query is None:
+            return None
+        if query.speaker and query.stance == "say" and not self.directory().matching(query.speaker):
+            documents = self._documents(query.speaker)
+            if documents:
+                return LedgerAnswer(query, documents=documents)
+        found = self.candidates(query)
+        positive = [c for c in found if not c.negated]
+        negated = [c for c in found if c.negated]
+        if query.yes_no:
+            if query.negated:
+                positive, negated = negated, positive
+            if positive:
+                return self._answer(query, positive, "Yes.")
+            if negated:
+                return self._answer(query, negated, "No.")
+            opposite = self.lexicon.opposites.get(query.stance)
+            contrary = [c for c in self.candidates(query, opposite) if not c.negated] if opposite and not query.negated else []
+            if contrary:
+                return self._answer(query, contrary, "No.")
+            return LedgerAnswer(query, text=f"Not reported: {self.not_found(query)}", abstained=True)
+        if query.negated:
+            return self._answer(query, negated) if negated else LedgerAnswer(query, text=self.not_found(query), abstained=True)
+        if positive:
+            return self._answer(query, positive)
+        if negated:  # nobody denied it, but someone is reported not to have: say so, with the sentences
+            return self._answer(query, negated, self.not_found(query))
+        return LedgerAnswer(query, text=self.not_found(query), abstained=True)
+
+    def _documents(self, asked: str) -> list[str]:
+        """Articles the asked 'speaker' names by their title or source ("the water bulletin", "Reuters")."""
+        wanted = set(words(asked))
+        if not wanted:
+            return []
+        named = set(wanted) - DOCUMENT_WORDS
+        return [row.id for row in self.store.catalogue.list_articles(self.store.space)
+                if wanted <= set(words(row.title)) or (named and named <= set(words(row.source)))]
+
+    def not_found(self, query: AttributionQuery) -> str:
+        """What was not found, in words: 'The articles do not report that anyone ruled out a fuel price increase.'"""
+        entry = self.lexicon.question_verbs.get(" ".join(query.verb.lower().split()))
+        lemma = entry.word if entry else query.stance.replace("_", " ")
+        who = query.speaker or "anyone"
+        what = f"anything {query.about} {query.topic}" if query.about else query.topic or "anything"
+        if query.party:
+            what = f"{query.party} as saying {what}" if query.stance == "quote" else f"{what} to {query.party}"
+        if query.negated:
+            return f"The articles do not report that {who} did not {lemma} {what}."
+        return f"The articles do not report that {who} {self.lexicon.past(lemma)} {what}."
+
+    def _answer(self, query: AttributionQuery, claims: list[Claim], lead: str = "") -> LedgerAnswer:
+        claims = claims if query.topic else claims[: self.settings.max_listed]
+        ids: list[tuple[str, int]] = []
+        for c in claims:
+            for idx in c.sentence_indexes:
+                if (c.article_id, idx) not in ids:
+                    ids.append((c.article_id, idx))
+        rows = self.store.catalogue.window_sentences(self.store.space, [(a, i, i) for a, i in ids], self.store.embedder.dim)
+        shown = [Candidate(sentence=s, title=title, url=url, score=1.0) for s, title, url, _ in rows]
+        number = {(c.sentence.article_id, c.sentence.index): n for n, c in enumerate(shown, start=1)}
+        lines = [lead] if lead else []
+        for c in claims:
+            markers = "".join(f"[{number[(c.article_id, i)]}]" for i in c.sentence_indexes if (c.article_id, i) in number)
+            lines.append(claim_line(c, markers))
+        return LedgerAnswer(query, shown=shown, text="\n".join(lines), claims=claims)
+

@@ -1,0 +1,123 @@
+"""Attribution questions: "who denied what?", "what did Syria deny?", "did Reyland deny the sale?".
+
+A recognised question becomes an :class:`AttributionQuery`: the stance asked about, whether it is
+negated ("what did X not deny?"), the speaker and the topic it names, and whether it asks yes/no.
+Every verb comes from the attribution lexicon, the same table extraction uses, so a question asks
+with exactly the stances the ledger stores. Anything else is not an attribution question and goes
+to retrieval.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rag.attribution.lexicon import Lexicon
+
+# What a question may add after the verb without naming a topic.
+NO_TOPIC = re.compile(r"^\s*(?:what|anything|something|it|this|that|whom|to whom|and to whom|and what|,|\s)*$", re.I)
+# "who denied what about the leak?": the topic is "the leak"
+TOPIC_LEAD = re.compile(r"^\s*(?:what\s+|anything\s+|something\s+)?(?P<about>about|regarding|concerning|on|over|in|of)\s+", re.I)
+TO_WHOM = re.compile(r",?\s*(?:and\s+)?to whom\b", re.I)
+# "confirm to Radio Sport 7 that ...", "quote Jules Perrin as saying ...": who was told or quoted
+PARTY = re.compile(r"^\s*(?:to\s+(?:the\s+)?(?P<to>[A-Z][\w.'’-]*(?:\s+[\w.'’-]+){0,4}?)|(?P<quoted>[A-Z][\w.'’-]*(?:\s+[\w.'’-]+){0,4}?)\s+as\s+saying)"
+                   r"(?=\s*(?:$|,|\s(?:that|about|on|as)\b))(?P<rest>.*)$")
+#: Speakers a question names without naming anyone ("did anyone deny ...?").
+NOBODY = frozenset({"anyone", "anybody", "someone", "somebody", "any one", "they", "people", "everyone", "everybody"})
+
+
+@dataclass(frozen=True)
+class AttributionQuery:
+    """What an attribution question asks of the ledger."""
+
+    stance: str
+    negated: bool = False
+    speaker: str = ""
+    topic: str = ""
+    to_whom: bool = False
+    yes_no: bool = False
+    verb: str = ""  # the verb as asked ("rejected"), for messages
+    about: str = ""  # the preposition that introduced the topic ("about"): the topic may be the article's
+    party: str = ""  # who was told or quoted: "confirm to Radio Sport 7", "quote Jules Perrin as saying"
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    who: re.Pattern[str]
+    what_did: re.Pattern[str]
+    what_was: re.Pattern[str]
+    yes_no: re.Pattern[str]
+    which: re.Pattern[str]
+    all_of: re.Pattern[str]
+
+
+@lru_cache(maxsize=8)
+def _patterns(lexicon: Lexicon) -> _Patterns:
+    verbs = "|".join(sorted((re.escape(v).replace(r"\ ", r"\s+") for v in lexicon.question_verbs), key=len, reverse=True))
+    neg = r"(?P<neg>(?:did|does|do|has|have|had|would|will)\s*(?:not|n't)\s+|(?:never|not)\s+)"
+    aux = r"(?:(?:has|have|had|did|does|do|was|were)\s+)?"
+    nouns = "|".join(sorted({re.escape(n) + "s?" for n in lexicon.nouns if lexicon.nouns[n].stance != "other"}, key=len, reverse=True))
+    return _Patterns(
+        who=re.compile(rf"^\s*(?:who|whom)\s+(?:{neg}|{aux})(?P<verb>{verbs})\b(?P<rest>.*?)[?.!\s]*$", re.I),
+        what_did=re.compile(
+            rf"^\s*(?:what|whom|who)\s+(?:did|does|do|has|have|had)\s+(?P<speaker>.+?)\s+(?P<neg>(?:not|n't|never)\s+)?"
+            rf"(?P<verb>{verbs})\b(?P<rest>.*?)[?.!\s]*$", re.I),
+        what_was=re.compile(rf"^\s*what\s+(?:was|were|has been|have been|is|are)\s+(?P<verb>{verbs})(?:\s+by\s+(?P<speaker>.+?))?[?.!\s]*$", re.I),
+        yes_no=re.compile(
+            rf"^\s*(?:did|does|do|has|have|had)\s+(?P<speaker>.+?)\s+(?P<neg>(?:not|n't|never|ever)\s+)?(?P<verb>{verbs})\b"
+            rf"(?P<rest>.*?)[?.!\s]*$", re.I),
+        which=re.compile(rf"^\s*(?:which|what)\s+(?P<speaker>[\w'’-]+(?:\s+[\w'’-]+)?)\s+(?:{neg}|{aux})(?P<verb>{verbs})\b(?P<rest>.*?)[?.!\s]*$", re.I),
+        all_of=re.compile(rf"^\s*(?:list|show)(?:\s+me)?(?:\s+all)?(?:\s+the)?\s+(?P<noun>{nouns})\b(?:\s+(?:by|from)\s+(?P<speaker>.+?))?[?.!\s]*$", re.I),
+    )
+
+
+def parse(question: str, lexicon: Lexicon) -> AttributionQuery | None:
+    """Recognise an attribution question; None for anything else."""
+    q = " ".join(question.replace("’", "'").split())
+    if not q:
+        return None
+    p = _patterns(lexicon)
+    if m := p.all_of.match(q):
+        noun = m.group("noun").lower()
+        entry = lexicon.nouns.get(noun) or lexicon.nouns.get(noun[:-1])
+        if entry is None:
+            return None
+        return AttributionQuery(stance=entry.stance, speaker=_speaker(m.group("speaker") or ""), verb=noun)
+    if m := p.what_was.match(q):
+        entry = lexicon.question_verbs[_verb(m.group("verb"))]
+        return AttributionQuery(stance=entry.stance, speaker=_speaker(m.group("speaker") or ""), verb=m.group("verb"))
+    for kind, pattern in (("who", p.who), ("what_did", p.what_did), ("yes_no", p.yes_no), ("which", p.which)):
+        m = pattern.match(q)
+        if not m:
+            continue
+        verb = _verb(m.group("verb"))
+        entry = lexicon.question_verbs.get(verb)
+        if entry is None:
+            continue
+        rest = m.group("rest") or ""
+        to_whom = bool(TO_WHOM.search(rest))
+        rest = TO_WHOM.sub("", rest)
+        party = ""
+        if pm := PARTY.match(rest):
+            party, rest = (pm.group("to") or pm.group("quoted")).strip(" ,"), pm.group("rest") or ""
+        lead = TOPIC_LEAD.match(rest)
+        topic = "" if NO_TOPIC.match(rest) else TOPIC_LEAD.sub("", rest).strip(" ,?.")
+        about = lead.group("about").lower() if lead and topic else ""
+        speaker = _speaker(m.group("speaker")) if "speaker" in pattern.groupindex else ""
+        negated = bool(m.group("neg")) and not m.group("neg").strip().lower().startswith("ever")
+        return AttributionQuery(
+            stance=entry.stance, negated=negated, speaker=speaker, topic=topic, to_whom=to_whom,
+            yes_no=kind == "yes_no", verb=m.group("verb"), about=about, party=party,
+        )
+    return None
+
+
+def _verb(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _speaker(text: str) -> str:
+    """The asked speaker without a leading article; nobody for "anyone", "someone"."""
+    text = re.sub(r"^(?:the|a|an)\s+", "", text.strip(" ,"), flags=re.I)
+    return "" if text.lower() in NOBODY else text

@@ -1,0 +1,163 @@
+"""Speakers: one canonical name per person or organisation, and matching an asked speaker to claims.
+
+Extraction resolves each claim's speaker inside its article ("he", "Reyland", "the minister" ->
+"Tomas Reyland", role "Valdoria's harbour minister") and gives it a ``speaker_key``:
+
+* a named speaker's key is its name without titles, lower-cased (``tomas reyland``, ``harbour authority``),
+  so the same name groups across articles;
+* a speaker the article only describes ("the Turkish source", "an official") gets a key scoped to
+  its article (``ARTICLE#the turkish source``): two articles' "officials" are never merged.
+
+:class:`SpeakerDirectory` groups a collection's claims by key, folding a surname-only key ("reyland",
+from an article that never gives the first name) into the one full name that ends with it, if
+there is exactly one. :func:`speaker_matches` decides whether a claim is by the speaker a question
+names; it is strict (every word of the asked name must be a word of the claim's name, role or
+mention) because answering with someone else's claim is the worst answer whosaid can give.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from rag.types import Claim
+
+#: Words that precede a name without being part of it ("Maj. Gen. Anton Weller", "Dr. Alina Sorel").
+TITLES = frozenset({
+    "mr", "mrs", "ms", "miss", "dr", "prof", "professor", "sir", "dame", "lord", "lady", "rev", "reverend", "fr",
+    "gen", "general", "maj", "major", "col", "colonel", "lt", "lieutenant", "capt", "captain", "sgt", "sergeant",
+    "adm", "admiral", "cmdr", "commander", "brig", "cpl", "pvt", "marshal",
+    "president", "vice", "prime", "minister", "secretary", "senator", "sen", "rep", "representative", "gov",
+    "governor", "mayor", "judge", "justice", "chancellor", "king", "queen", "prince", "princess", "sheikh", "emir",
+    "ambassador", "envoy", "chief", "director", "chairman", "chairwoman", "chair", "ceo", "spokesman", "spokeswoman",
+    "spokesperson", "councillor", "councilor", "deputy", "speaker", "pope", "cardinal", "bishop", "imam", "rabbi",
+    "st", "saint", "jr", "sr",
+})
+#: Pronouns a speaker may be written as; they name nobody until resolved.
+PRONOUNS = frozenset({"he", "she", "they", "it", "we", "i", "you", "him", "her", "them", "us", "who", "which", "that"})
+DETERMINERS = frozenset({"the", "a", "an", "this", "that", "these", "those", "its", "his", "her", "their", "our"})
+_WORD = re.compile(r"[\w’'-]+")
+
+
+def fold(text: str) -> str:
+    """Lower case, no accents, curly apostrophes straightened: how names are compared."""
+    text = unicodedata.normalize("NFKD", text.replace("’", "'"))
+    return "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+
+
+def words(text: str) -> list[str]:
+    """Comparable words of a name: folded, possessive "'s" dropped, determiners and punctuation gone."""
+    out = []
+    for w in _WORD.findall(fold(text)):
+        w = w.strip("'-")
+        if w.endswith("'s"):
+            w = w[:-2]
+        if w and w not in DETERMINERS:
+            out.append(w)
+    return out
+
+
+def strip_titles(name: str) -> str:
+    """'Maj. Gen. Anton Weller' -> 'Anton Weller'; a name that is all titles is kept as it is."""
+    tokens = name.split()
+    k = 0
+    while k < len(tokens) - 1 and words(tokens[k].rstrip("."))[:1] and words(tokens[k].rstrip("."))[0] in TITLES:
+        k += 1
+    return " ".join(tokens[k:])
+
+
+def name_key(name: str) -> str:
+    """The collection-wide key of a named speaker: its words without titles ('tomas reyland')."""
+    return " ".join(words(strip_titles(name)))
+
+
+def described_key(article_id: str, description: str) -> str:
+    """The key of a speaker an article only describes: never shared with another article."""
+    return f"{article_id}#{' '.join(words(description))}"
+
+
+def is_pronoun(text: str) -> bool:
+    return fold(text.strip()) in PRONOUNS
+
+
+def aliases(claim: Claim) -> list[str]:
+    """Everything a claim's speaker is called in its article: name, role, and the mention as written."""
+    out = [claim.speaker, claim.speaker_role, claim.speaker_mention]
+    return [a for a in dict.fromkeys(out) if a and not is_pronoun(a)]
+
+
+def speaker_matches(asked: str, claim: Claim) -> bool:
+    """Is ``claim`` by the speaker a question names? Every word of the asked name (titles aside)
+    must be a word of the claim's name, role or mention: "the harbour minister" matches "Tomas
+    Reyland, Valdoria's harbour minister"; "the finance minister" does not match "the finance ministry"."""
+    wanted = set(words(asked))
+    untitled = wanted - TITLES
+    if not wanted:
+        return False
+    have = {w for a in aliases(claim) for w in words(a)}
+    return wanted <= have or (bool(untitled) and untitled <= have and bool(untitled & set(words(claim.speaker))))
+
+
+def party_matches(asked: str, claim: Claim) -> bool:
+    """Was the asked party the one told or quoted ("confirmed to Radio Sport 7", "quoted Jules Perrin")?"""
+    wanted = set(words(asked))
+    return bool(wanted) and wanted <= set(words(claim.other_party))
+
+
+@dataclass
+class SpeakerGroup:
+    """One canonical speaker and their claims across the collection."""
+
+    key: str
+    name: str
+    roles: list[str] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+
+    @property
+    def articles(self) -> list[str]:
+        return list(dict.fromkeys(c.article_id for c in self.claims))
+
+
+class SpeakerDirectory:
+    """A collection's claims grouped by canonical speaker (see the module docstring)."""
+
+    def __init__(self, claims: Iterable[Claim]) -> None:
+        self.claims = list(claims)
+        keys = {c.speaker_key for c in self.claims if c.speaker_key and "#" not in c.speaker_key}
+        full = [k for k in keys if len(k.split()) > 1]
+        self._canonical: dict[str, str] = {}
+        for k in keys:
+            if len(k.split()) == 1:
+                owners = [f for f in full if f.split()[-1] == k]
+                if len(owners) == 1:  # "reyland" alone, and exactly one "... reyland": the same person
+                    self._canonical[k] = owners[0]
+
+    def canonical(self, key: str) -> str:
+        return self._canonical.get(key, key)
+
+    def key(self, claim: Claim) -> str:
+        """The claim's speaker key across the collection ("reyland" -> "tomas reyland")."""
+        return self.canonical(claim.speaker_key or described_key(claim.article_id, claim.speaker))
+
+    def groups(self, claims: Iterable[Claim] | None = None) -> list[SpeakerGroup]:
+        """Speakers with most claims first; within a group, claims in article and sentence order.
+        ``claims`` (default: all) may be a filtered subset: they are still grouped collection-wide."""
+        groups: dict[str, SpeakerGroup] = {}
+        for c in self.claims if claims is None else claims:
+            key = self.key(c)
+            g = groups.setdefault(key, SpeakerGroup(key=key, name=c.speaker))
+            if len(c.speaker) > len(g.name) and "#" not in key and key == name_key(c.speaker):
+                g.name = c.speaker  # the fullest way the name is written
+            if c.speaker_role and c.speaker_role not in g.roles:
+                g.roles.append(c.speaker_role)
+            g.claims.append(c)
+        return sorted(groups.values(), key=lambda g: (-len(g.claims), g.name.lower()))
+
+    def matching(self, asked: str, claims: Sequence[Claim] | None = None) -> list[Claim]:
+        """Claims by the asked speaker: direct matches, and every claim grouped with one of them."""
+        pool = self.claims if claims is None else list(claims)
+        direct = [c for c in pool if speaker_matches(asked, c)]
+        keys = {self.canonical(c.speaker_key) for c in direct if c.speaker_key and "#" not in c.speaker_key}
+        return [c for c in pool if c in direct or (c.speaker_key and self.canonical(c.speaker_key) in keys)]
