@@ -99,3 +99,48 @@ def percentile(values: Sequence[float], q: float) -> float:
 def mean(values: Iterable[float | None]) -> float | None:
     xs = [v for v in values if v is not None]
     return sum(xs) / len(xs) if xs else None
+
+
+def name_words(name: str) -> set[str]:
+    """Lower-case words of a speaker's name, without articles and possessive endings."""
+    out = set()
+    for w in re.findall(r"[\w'’-]+", name.lower().replace("’", "'")):
+        w = w.strip("'-")
+        w = w[:-2] if w.endswith("'s") else w
+        if w and w not in ("the", "a", "an"):
+            out.add(w)
+    return out
+
+
+def same_speaker(gold: str, predicted: str) -> bool:
+    """A predicted speaker is the gold one when it carries every word of the gold name ("Tomas
+    Reyland" in "Tomas Reyland"; "interior ministry" in "The interior ministry")."""
+    g = name_words(gold)
+    return bool(g) and g <= name_words(predicted)
+
+
+def claim_matches(gold: dict, speaker: str, stance: str, negated: bool) -> bool:
+    """A gold claim ``{"speaker", "stance", "negated"?}`` against a predicted claim."""
+    if gold.get("stance") and gold["stance"] != stance:
+        return False
+    if "negated" in gold and bool(gold["negated"]) != negated:
+        return False
+    return same_speaker(gold["speaker"], speaker)
+
+
+def misattributed(ask: dict, expect_abstain: bool, abstained: bool, claims: Sequence[tuple[str, str]]) -> bool:
+    """Did an answer attribute to the wrong speaker or stance? ``ask`` is what the question names, as a
+    person labelled it: ``speakers`` (every correct speaker; [] when nobody in the articles is) and
+    ``stances``. ``claims`` are the answer's (speaker, stance) pairs. An answer to a question whose
+    truth is "not reported" misattributes whatever it says; an abstention never does."""
+    if abstained:
+        return False
+    if expect_abstain:
+        return True
+    speakers, stances = ask.get("speakers"), ask.get("stances")
+    for speaker, stance in claims:
+        if stances is not None and stance not in stances:
+            return True
+        if speakers is not None and not any(same_speaker(s, speaker) for s in speakers):
+            return True
+    return False

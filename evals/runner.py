@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evals.metrics import article_recall_at_k, citation_prf, exact_match, mean, percentile, recall_at_k, token_f1
+from evals.metrics import (
+    article_recall_at_k, citation_prf, claim_matches, exact_match, mean, misattributed, percentile, recall_at_k, token_f1,
+)
 from evals.suites import Suite
 from rag.engine import Engine
 from rag.types import Answer
@@ -123,25 +125,41 @@ def score_question(q, answer: Answer, retrieved: list, seconds: float, judged: l
         "abstention_correct": float(answer.abstained == q.expect_abstain),
         "latency_ms": seconds * 1000,
     }
+    row["claims"] = [{"speaker": c.speaker, "stance": c.stance, "negated": c.negated} for c in answer.claims]
     if q.gold_claims:
-        got = {(c.speaker.lower(), c.stance) for c in answer.claims}
         row["claims_recall"] = sum(
-            any(g["speaker"].lower() in s or s in g["speaker"].lower() for s, st in got if st == g["stance"]) for g in q.gold_claims
+            any(claim_matches(g, c.speaker, c.stance, c.negated) for c in answer.claims) for g in q.gold_claims
         ) / len(q.gold_claims)
+    if q.ask is not None:
+        row["misattributed"] = float(misattributed(q.ask, q.expect_abstain, answer.abstained, [(c.speaker, c.stance) for c in answer.claims]))
     return row
 
 
 METRICS = ["recall@10", "article_recall@10", "citation_precision", "citation_recall", "citation_f1", "markers_valid",
-           "support", "exact_match", "token_f1", "abstention_correct", "claims_recall"]
+           "support", "exact_match", "token_f1", "abstention_correct", "claims_recall", "misattributed"]
+
+
+#: Question tags whose metrics are also reported on their own, as "TAG:METRIC" ("factual:citation_f1"),
+#: so plain retrieval-and-quote answering and attribution answering each have a gate.
+TAG_GROUPS = ("factual", "attribution", "adversarial")
 
 
 def aggregate(rows: list[dict]) -> dict[str, float]:
-    metrics = {m: mean(r.get(m) for r in rows) for m in METRICS}
+    metrics = _means(rows)
     latencies = [r["latency_ms"] for r in rows]
     metrics.update({"latency_p50_ms": percentile(latencies, 50), "latency_p95_ms": percentile(latencies, 95), "questions": len(rows)})
     if any("input_tokens" in r for r in rows):  # answered by an LLM that reported usage
         metrics.update({k: float(sum(r.get(k, 0) for r in rows)) for k in ("input_tokens", "output_tokens", "cost_usd")})
+    for tag in TAG_GROUPS:
+        tagged = [r for r in rows if tag in (r.get("tags") or [])]
+        if tagged and len(tagged) < len(rows):
+            metrics.update({f"{tag}:{k}": v for k, v in _means(tagged).items()})
+            metrics[f"{tag}:questions"] = len(tagged)
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items() if v is not None}
+
+
+def _means(rows: list[dict]) -> dict[str, float | None]:
+    return {m: mean(r.get(m) for r in rows) for m in METRICS}
 
 
 def run_suite(

@@ -3,7 +3,7 @@
 whosaid suite (JSONL): a line ``{"corpus": PATH | [articles]}`` (a path relative to the suite file,
 or article records inline), then one line per question:
 ``{"id", "question", "answer"?, "aliases"?, "gold": [{"article_id", "sentence_index"} | {"article_id"?, "text"}],
-"expect_abstain"?, "tags"?, "gold_claims"?: [{"speaker", "stance"}]}``.
+"expect_abstain"?, "tags"?, "gold_claims"?: [{"speaker", "stance", "negated"?}], "ask"?: {"speakers"?, "stances"?}}``.
 
 HotpotQA-style (JSONL): ``{"id", "question", "answer", "contexts": [{"title", "sentences"}], "supporting":
 [[title, sentence_index], ...]}``; all contexts are pooled into one corpus, one article per title,
@@ -39,6 +39,7 @@ class Question:
     expect_abstain: bool = False
     tags: list[str] = field(default_factory=list)
     gold_claims: list[dict[str, Any]] = field(default_factory=list)
+    ask: dict[str, Any] | None = None  # what an attribution question names: {"speakers": [...], "stances": [...]}
 
 
 @dataclass
@@ -99,12 +100,20 @@ def _whosaid(path: Path, rows: list[tuple[int, Any]], limit: int | None) -> Suit
         suite.questions.append(Question(
             id=str(row["id"]), question=row["question"], answers=answers, gold=gold,
             expect_abstain=bool(row.get("expect_abstain")), tags=list(row.get("tags") or []),
-            gold_claims=list(row.get("gold_claims") or []),
+            gold_claims=list(row.get("gold_claims") or []), ask=_ask(path, n, row.get("ask")),
         ))
     if not suite.corpus_paths and not suite.corpus_records:
         raise SuiteError(f"{path}: no corpus line ({{\"corpus\": PATH}} or {{\"corpus\": [articles]}})")
     suite.questions = suite.questions[:limit] if limit else suite.questions
     return suite
+
+
+def _ask(path: Path, n: int, ask: Any) -> dict[str, Any] | None:
+    if ask is None:
+        return None
+    if not isinstance(ask, dict) or not all(isinstance(ask.get(k, []), list) for k in ("speakers", "stances")):
+        raise SuiteError(f"{path}:{n}: 'ask' must be {{\"speakers\": [...], \"stances\": [...]}}")
+    return ask
 
 
 def _hotpot(path: Path, rows: list[tuple[int, Any]], limit: int | None) -> Suite:

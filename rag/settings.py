@@ -70,11 +70,14 @@ class AnswerSettings(BaseModel):
 class AttributionSettings(BaseModel):
     """How attribution questions pick claims (see rag/attribution/answer.py)."""
 
-    topic_coverage: float = Field(default=0.5, ge=0, le=1, description="Share of the topic's term weight a claim's words (or its article's title) must cover")
-    topic_dense: float = Field(default=0.3, ge=-1, le=1, description="... together with at least this similarity of the claim's sentences to the topic")
-    topic_dense_full: float = Field(default=0.15, ge=-1, le=1, description="... or at least this when it covers every topic word")
+    topic_coverage: float = Field(default=0.4, ge=0, le=1, description="Share of the topic's term weight a claim's words (or its article's title) must cover")
+    topic_dense: float = Field(default=0.15, ge=-1, le=1, description="... with at least this similarity of the claim's sentences to the topic")
+    topic_missing: float = Field(default=0.3, ge=0, le=1, description="... lacking no single topic term that carries more than this share of its weight")
+    topic_score: float = Field(default=0.45, ge=0, le=1, description="... and the mean of coverage and similarity at least this")
     topic_strong: float = Field(default=0.7, ge=-1, le=1.01, description="A claim whose sentences are this similar matches on meaning alone")
-    word_similarity: float = Field(default=0.6, ge=0, le=1.01, description="A topic word missing as written counts when an evidence word is this similar")
+    word_similarity: float = Field(
+        default=0.7, ge=0, le=1.01, description="A topic word missing as written counts when an evidence word with its first letter is this similar"
+    )
     topic_relative: float = Field(default=0.8, ge=0, le=1, description="Matching claims must score this share of the best one")
     max_claims: int = Field(default=8, ge=1, description="Most claims an answer about a topic lists")
     max_listed: int = Field(default=30, ge=1, description="Most claims an answer without a topic lists ('Who denied what?')")

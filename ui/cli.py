@@ -241,9 +241,10 @@ def eval_command(
     from rag.llm import make_chat_model
     from rag.store import Store
 
-    unknown = [(flag, n) for flag, t in thresholds.items() for n in t if n not in METRICS + ["latency_p50_ms", "latency_p95_ms"]]
+    known = METRICS + ["latency_p50_ms", "latency_p95_ms"]
+    unknown = [(flag, n) for flag, t in thresholds.items() for n in t if n.rpartition(":")[2] not in known]
     if unknown:
-        _die(f"unknown metric {unknown[0][1]!r} in --fail-{unknown[0][0]} (choose from {', '.join(METRICS)})")
+        _die(f"unknown metric {unknown[0][1]!r} in --fail-{unknown[0][0]} (choose from {', '.join(METRICS)}; TAG:METRIC for a tag's questions)")
     suite_path = Path(target[0])
     try:
         suite = load_suite(suite_path, fmt, limit)

@@ -12,9 +12,9 @@ This is the one place to add a construction. Each is a small typed function regi
                 that returns tokens wins; one may also fill ``frame.other_party`` or extend the cue.
 * ``token``   — a parsed token that makes a whole claim on its own ("according to X");
                 ``fn(tok, TokenContext) -> Draft | None``.
-* ``article`` — claims across sentences (quotations signed with a dash); ``fn(sentences, text, lexicon)``.
+* ``article`` — claims across sentences (quotations signed with a dash); ``fn(ArticleContext) -> list[Draft]``.
 * ``pass``    — article-level passes run in order over all drafts (nested speech, bare "she said",
-                "denied this", speakers); ``fn(drafts, sentences, text, lexicon) -> None``.
+                "denied this", speakers); ``fn(drafts, ArticleContext) -> None``.
 
 Words come from the lexicon (:mod:`rag.attribution.lexicon`); nothing here lists a reporting verb.
 """
@@ -30,6 +30,7 @@ from ingest.claims.drafts import (
     CONTENT_DEPS,
     OBJECT_DEPS,
     RELATIVE,
+    ArticleContext,
     Draft,
     SentenceContext,
     TokenContext,
@@ -607,8 +608,9 @@ DASH_SIGNED = re.compile(
     Example("Letters of the week.\n“He represents our greatest shame.” ― Sonya Herridge", speaker="Sonya Herridge", cue="―",
             content="He represents our greatest shame"),
 )
-def dash_signed(sentences: Sequence[Sentence], text: str | None, lexicon: Lexicon) -> list[Draft]:
+def dash_signed(article: ArticleContext) -> list[Draft]:
     """A quotation signed with a dash and a name: '“We deserve better.” ― Sonya Herridge'."""
+    sentences, text = article.sentences, article.text
     if not sentences:
         return []
     text, base = article_text(sentences, text)
@@ -635,12 +637,13 @@ def dash_signed(sentences: Sequence[Sentence], text: str | None, lexicon: Lexico
     Example("Merrill says Machado promised to keep campaigning and said she would stand up to the attacks.",
             speaker="Machado", cue="said"),
 )
-def drop_nested(drafts: list[Draft], sentences: Sequence[Sentence], text: str | None, lexicon: Lexicon) -> None:
+def drop_nested(drafts: list[Draft], article: ArticleContext) -> None:
     """Keep the outer attribution: a cue inside a quotation or inside another claim's content is part
     of what someone said, except denials, confirmations ... and plain speech, which stay claims."""
+    sentences, lexicon = article.sentences, article.lexicon
     if not sentences:
         return
-    full, base = article_text(sentences, text)
+    full, base = article_text(sentences, article.text)
     quoted = quoted_regions(full, base)
     contents = [d.content_span for d in drafts if d.content_span]
     keep = []
@@ -664,9 +667,10 @@ QUOTATION = re.compile(r"[“\"«]([^”\"»]{3,})[”\"»]")
     "pass",
     Example("The minister spoke to reporters. “The port is not for sale.” He said.", cue="said", content="The port is not for sale."),
 )
-def bare_quote_content(drafts: list[Draft], sentences: Sequence[Sentence], text: str | None, lexicon: Lexicon) -> None:
+def bare_quote_content(drafts: list[Draft], article: ArticleContext) -> None:
     """A bare 'she said' takes the quotation next to it: in its own sentence, else the neighbouring
     sentence that is a quotation. Claims with nothing to attribute are dropped."""
+    sentences = article.sentences
     for d in list(drafts):
         if d.content:
             continue
@@ -696,7 +700,8 @@ def bare_quote_content(drafts: list[Draft], sentences: Sequence[Sentence], text:
 POINTER = re.compile(
     r"^(?:this|that|it|these|those|so|such (?:reports?|claims?|allegations?|accusations?)|"
     r"(?:the|these|those|that|this|such) (?:reports?|claims?|allegations?|accusations?|charges?|news|story|stories|"
-    r"rumou?rs?|statements?|assertions?|suggestions?|reports? of [\w\s]+|accounts?|version|idea|figures?|numbers?))$",
+    r"rumou?rs?|statements?|assertions?|suggestions?|reports? of [\w\s]+|accounts?|version|idea|figures?|numbers?|"
+    r"video|clip|footage|photos?|pictures?|images?|recording|tape|documents?|letter|memo))$",
     re.I,
 )
 POINTED_STANCES = ("report", "reveal", "claim", "accuse", "say", "quote", "warn", "confirm", "other")
@@ -708,10 +713,13 @@ POINTED_STANCES = ("report", "reveal", "claim", "accuse", "say", "quote", "warn"
             stance="deny", content="discussions in Ankara about a dialogue with Damascus"),
     Example("The foreign ministry accused Valdoria of rehearsing a blockade. Navy spokesman Henrik Solberg denied the accusation.",
             stance="deny", content="The foreign ministry accused Valdoria of rehearsing a blockade"),
+    Example("A video posted online showed ballot box seals being broken. The chairman dismissed the video.",
+            stance="deny", content="A video posted online showed ballot box seals being broken."),
 )
-def resolve_pointers(drafts: list[Draft], sentences: Sequence[Sentence], text: str | None, lexicon: Lexicon) -> None:
+def resolve_pointers(drafts: list[Draft], article: ArticleContext) -> None:
     """'denied this' -> the statement of the nearest earlier sentence (within two), which joins the
     claim's sentences. An attitude towards 'it' with nobody holding it ('where it is listed') is dropped."""
+    sentences = article.sentences
     def plain(d: Draft) -> bool:  # a belief, an attitude or a negated cue: no claim of its own to point at
         return d.stance == "other" or d.negated
 
@@ -747,12 +755,14 @@ def resolve_pointers(drafts: list[Draft], sentences: Sequence[Sentence], text: s
             speaker="Tomas Reyland", cue="did not deny", negated=True),
     Example("The spokeswoman, Lena Marsh, denied the report. “Every train passes every safety check,” she said.",
             speaker="Lena Marsh", cue="said"),
+    Example("Incumbent mayor Gregor Balint won with 50.4 percent, according to the commission. Balint did not rule out a recount.",
+            speaker="Gregor Balint", cue="did not rule out"),
     Example("Cloud software company Nimbra Systems confirmed a breach. The company did not deny that it knew for weeks.",
             speaker="Nimbra Systems", cue="did not deny"),
 )
-def resolve_speakers(drafts: list[Draft], sentences: Sequence[Sentence], text: str | None, lexicon: Lexicon) -> None:
+def resolve_speakers(drafts: list[Draft], article: ArticleContext) -> None:
     """Pronouns and short forms take their full mention; names lose their titles ("he" -> "Tomas Reyland")."""
     from ingest.claims.speakers import resolve
 
-    if sentences:
-        resolve(drafts, sentences, sentences[0].article_id)
+    if article.sentences:
+        resolve(drafts, article)

@@ -60,6 +60,21 @@ class SentenceContext:
 
 
 @dataclass
+class ArticleContext:
+    """The whole article as the article-level constructions and the passes see it; ``names`` are the
+    full names (two or more capitalised proper nouns) the parsed sentences mention, speakers or not."""
+
+    sentences: Sequence[Sentence]
+    text: str | None
+    lexicon: Lexicon
+    names: list[str] = field(default_factory=list)
+
+    @property
+    def article_id(self) -> str:
+        return self.sentences[0].article_id if self.sentences else ""
+
+
+@dataclass
 class TokenContext:
     """A parsed sentence: the doc, the sentence's offset in the article and its index."""
 

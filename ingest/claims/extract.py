@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ingest.claims.constructions import may_attribute, of_level
-from ingest.claims.drafts import Draft, SentenceContext, TokenContext
+from ingest.claims.drafts import ArticleContext, Draft, SentenceContext, TokenContext
+from ingest.claims.speakers import full_names
 from rag.attribution.lexicon import Lexicon, load_lexicon
 from rag.types import Claim, Sentence
 
@@ -84,7 +85,9 @@ class ClaimExtractor:
             elif may_attribute(sentence.text, self.lexicon):
                 parse.append(i)
         tokens = of_level("token")
+        article = ArticleContext(sentences, text, self.lexicon)
         for i, doc in zip(parse, self.nlp.pipe([sentences[i].text for i in parse], batch_size=64)):
+            article.names += full_names(doc)
             ctx = TokenContext(i, sentences[i].start, doc, self.lexicon)
             for tok in doc:
                 for c in tokens:
@@ -94,7 +97,7 @@ class ClaimExtractor:
                         drafts.append(d)
                         break
         for c in of_level("article"):
-            for d in c.fn(sentences, text, self.lexicon):
+            for d in c.fn(article):
                 d.via.append(c.name)
                 drafts.append(d)
         # speakers matched without a parse (headlines, signed lines) get one, so names are told from roles
@@ -103,7 +106,7 @@ class ClaimExtractor:
             d.speaker_tokens = list(doc)
         drafts.sort(key=lambda d: (d.sentence, d.cue_span or (0, 0)))
         for c in of_level("pass"):
-            c.fn(drafts, sentences, text, self.lexicon)
+            c.fn(drafts, article)
         return drafts
 
 

@@ -25,9 +25,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from ingest.claims.drafts import Draft
-from rag.attribution.speakers import TITLES, described_key, fold, is_pronoun, name_key, strip_titles, words
-from rag.types import Sentence
+from ingest.claims.drafts import ArticleContext, Draft
+from rag.attribution.speakers import HONORIFICS, TITLES, described_key, fold, is_pronoun, name_key, strip_titles, words
 
 PRONOUN_REACH = 4
 FEMALE = frozenset({"she", "her", "mrs", "ms", "miss", "spokeswoman", "chairwoman", "businesswoman", "congresswoman",
@@ -53,9 +52,6 @@ PERSON_WORDS = frozenset({
     "lawyer", "attorney", "prosecutor", "witness", "survivor", "resident", "villager", "farmer", "worker", "man", "woman",
     "challenger", "incumbent", "campaigner", "councilman", "councilwoman", "lawmaker", "legislator", "diplomat", "source",
 })
-#: Titles that say nothing about the role ("Dr.", "Capt.") and are left out of it.
-HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof", "sir", "dame", "rev", "fr", "capt", "maj", "gen", "col", "lt",
-                        "sgt", "adm", "cmdr", "brig", "cpl", "pvt", "jr", "sr", "st"})
 #: Last words of a business's name: "the company" or "the firm" may stand for it.
 COMPANY_WORDS = frozenset({"systems", "inc", "corp", "corporation", "ltd", "llc", "plc", "co", "group", "holdings",
                            "technologies", "industries", "motors", "airlines", "pharmaceuticals", "biologics", "labs",
@@ -74,6 +70,7 @@ class Entity:
     gender: str | None = None
     words: set[str] = field(default_factory=set)
     heads: set[str] = field(default_factory=set)  # nouns a short form may use: "minister", "company", "Reyland"
+    first: int = -1  # sentence of the first mention
     last: int = -1  # sentence of the latest mention
     key: str = ""
 
@@ -85,6 +82,7 @@ class Entity:
         if mention.kind != "unknown" and self.kind == "unknown":
             self.kind = mention.kind
         self.gender = self.gender or mention.gender
+        self.first = sentence if self.first < 0 else min(self.first, sentence)
         self.last = max(self.last, sentence)
 
 
@@ -233,8 +231,25 @@ def _name_run(tokens: Sequence) -> list:
     return []
 
 
-def resolve(drafts: list[Draft], sentences: Sequence[Sentence], article_id: str) -> None:
+def full_names(doc) -> list[str]:
+    """Names of two or more capitalised proper nouns in a parsed sentence, without titles ("Incumbent
+    mayor Gregor Balint" -> "Gregor Balint"): who a later "Balint" is, even if he never spoke before."""
+    out, run = [], []
+    for t in [*doc, None]:
+        if t is not None and t.pos_ == "PROPN" and t.text[:1].isupper() and not any(c.dep_ == "case" for c in t.children):
+            run.append(t)
+            continue
+        if len(run) >= 2:
+            name = _untitled(" ".join(x.text for x in run))
+            if len(name.split()) >= 2 and not set(words(name)) & (ORG_WORDS | TITLES | PERSON_WORDS):
+                out.append(name)
+        run = []
+    return out
+
+
+def resolve(drafts: list[Draft], article: ArticleContext) -> None:
     """Resolve every draft's speaker (see the module docstring); sets speaker, role, mention and key."""
+    article_id = article.article_id
     entities: list[Entity] = []
     chosen: list[tuple[Draft, Entity | None, Mention]] = []
     for d in drafts:
@@ -244,6 +259,11 @@ def resolve(drafts: list[Draft], sentences: Sequence[Sentence], article_id: str)
         m = analyse(d)
         e = _find(entities, m, d.sentence)
         if e is None:
+            if m.name and len(words(m.name)) == 1:  # "Balint": the article's one full name ending so
+                known = {n for n in article.names if words(n)[-1:] == words(m.name)}
+                if len(known) == 1:
+                    m.name = known.pop()
+                    m.kind = "person" if m.kind == "unknown" else m.kind
             e = Entity(name=m.name or m.text, named=bool(m.name), role=m.role if m.name else "", kind=m.kind, gender=m.gender)
             if m.pronoun or m.indefinite:
                 # an unresolved pronoun, or "a source": never the same as another claim's speaker
@@ -264,18 +284,31 @@ def resolve(drafts: list[Draft], sentences: Sequence[Sentence], article_id: str)
         d.speaker_key = e.key or (name_key(e.name) if e.named else described_key(article_id, e.name))
 
 
+SPOKES = frozenset({"spokeswoman", "spokesman", "spokesperson", "press secretary", "spokeswoman for", "a spokesman"})
 POSSESSOR = re.compile(r"^(?:the\s+)?(?P<noun>[a-z]+)['’]s?\s+(?P<rest>.+)$", re.I)
+COMPOUND = re.compile(r"^(?:the\s+)?(?P<noun>[a-z]+)\s+(?P<rest>[a-z]+)$", re.I)
 
 
 def _possessor_named(role: str, entities: list[Entity], sentence: int) -> str:
-    """"the company's security chief" -> "Nimbra Systems' security chief" when "the company" is a
-    speaker of the article: a question asking for "Nimbra's security chief" then finds him."""
+    """"the company's security chief" -> "Nimbra Systems’ security chief", "ministry spokesman" ->
+    "spokesman of the foreign ministry in Lorenz", when the company or ministry is a speaker of the
+    article: a question asking for "Nimbra's security chief" then finds him."""
+    if fold(role) in SPOKES:  # "the spokeswoman", right after her ministry's claim: its spokeswoman
+        owners = [e for e in entities if e.kind == "org" and 0 <= e.first <= sentence and sentence - e.last <= 2]
+        owner = max(owners, key=lambda e: e.last if e.last <= sentence else e.first, default=None)
+        return f"{role} of {re.sub(r'^The ', 'the ', owner.name)}" if owner else role
     m = POSSESSOR.match(role)
+    compound = None if m else COMPOUND.match(role)
+    if compound and not (compound.group("noun").lower() in ORG_WORDS and compound.group("rest").lower() in PERSON_WORDS):
+        compound = None
+    m = m or compound
     if not m:
         return role
     owner = _find(entities, Mention(text=f"the {m.group('noun')}", head=m.group("noun").lower()), sentence)
-    if owner is None or not owner.named or owner.kind == "person":
+    if owner is None or owner.kind == "person" or (not owner.named and not compound):
         return role
+    if compound:
+        return f"{m.group('rest')} of {re.sub(r'^The ', 'the ', owner.name)}"
     return f"{owner.name}{'’' if owner.name.endswith('s') else '’s'} {m.group('rest')}"
 
 
@@ -315,5 +348,5 @@ def _find(entities: list[Entity], m: Mention, sentence: int) -> Entity | None:
         return None
     # "the minister" -> the speaker whose role's head is "minister"; "the company" -> the company
     # (not "the company's security chief"): the head must be the entity's head, the rest its words
-    fits = [e for e in entities if m.head in e.heads and wanted - {m.head} <= e.words and e.last <= sentence]
-    return max(fits, key=lambda e: e.last) if fits else None
+    fits = [e for e in entities if m.head in e.heads and wanted - {m.head} <= e.words and 0 <= e.first <= sentence]
+    return max(fits, key=lambda e: (e.last if e.last <= sentence else e.first)) if fits else None

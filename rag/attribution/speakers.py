@@ -35,6 +35,12 @@ TITLES = frozenset({
     "spokesperson", "councillor", "councilor", "deputy", "speaker", "pope", "cardinal", "bishop", "imam", "rabbi",
     "st", "saint", "jr", "sr",
 })
+#: Titles that say nothing about the role ("Dr.", "Capt."): left out of roles, and ignored when a
+#: question writes them ("What did Dr. Leon Marchetti say?" finds "Leon Marchetti").
+HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof", "sir", "dame", "rev", "fr", "capt", "maj", "gen", "col", "lt",
+                        "sgt", "adm", "cmdr", "brig", "cpl", "pvt", "jr", "sr", "st"})
+#: Words that link the parts of a description ("the spokeswoman for the ministry"): not part of a name.
+LINKS = frozenset({"of", "for", "at", "in", "from", "on", "to", "and", "with"})
 #: Pronouns a speaker may be written as; they name nobody until resolved.
 PRONOUNS = frozenset({"he", "she", "they", "it", "we", "i", "you", "him", "her", "them", "us", "who", "which", "that"})
 DETERMINERS = frozenset({"the", "a", "an", "this", "that", "these", "those", "its", "his", "her", "their", "our"})
@@ -89,15 +95,14 @@ def aliases(claim: Claim) -> list[str]:
 
 
 def speaker_matches(asked: str, claim: Claim) -> bool:
-    """Is ``claim`` by the speaker a question names? Every word of the asked name (titles aside)
+    """Is ``claim`` by the speaker a question names? Every word of the asked name (honorifics aside)
     must be a word of the claim's name, role or mention: "the harbour minister" matches "Tomas
-    Reyland, Valdoria's harbour minister"; "the finance minister" does not match "the finance ministry"."""
-    wanted = set(words(asked))
-    untitled = wanted - TITLES
+    Reyland, Valdoria's harbour minister"; "the finance minister" does not match "the finance ministry",
+    and "NordRail's spokeswoman" does not match NordRail."""
+    wanted = set(words(asked)) - HONORIFICS - LINKS
     if not wanted:
         return False
-    have = {w for a in aliases(claim) for w in words(a)}
-    return wanted <= have or (bool(untitled) and untitled <= have and bool(untitled & set(words(claim.speaker))))
+    return wanted <= {w for a in aliases(claim) for w in words(a)}
 
 
 def party_matches(asked: str, claim: Claim) -> bool:
@@ -133,6 +138,11 @@ class SpeakerDirectory:
                 owners = [f for f in full if f.split()[-1] == k]
                 if len(owners) == 1:  # "reyland" alone, and exactly one "... reyland": the same person
                     self._canonical[k] = owners[0]
+        self._names: dict[str, str] = {}
+        for c in self.claims:  # the fullest way each name is written ("Tomas Reyland", not "Reyland")
+            key = self.key(c)
+            if "#" not in key and len(c.speaker) > len(self._names.get(key, "")):
+                self._names[key] = c.speaker
 
     def canonical(self, key: str) -> str:
         return self._canonical.get(key, key)
@@ -141,15 +151,22 @@ class SpeakerDirectory:
         """The claim's speaker key across the collection ("reyland" -> "tomas reyland")."""
         return self.canonical(claim.speaker_key or described_key(claim.article_id, claim.speaker))
 
+    def display(self, claim: Claim) -> Claim:
+        """The claim under its collection-wide speaker: "Reyland" in an article that never gives the
+        first name reads as "Tomas Reyland" (the mention as written stays in ``speaker_mention``)."""
+        key = self.key(claim)
+        name = self._names.get(key, claim.speaker)
+        if name == claim.speaker and key == claim.speaker_key:
+            return claim
+        return claim.model_copy(update={"speaker": name, "speaker_key": key})
+
     def groups(self, claims: Iterable[Claim] | None = None) -> list[SpeakerGroup]:
         """Speakers with most claims first; within a group, claims in article and sentence order.
         ``claims`` (default: all) may be a filtered subset: they are still grouped collection-wide."""
         groups: dict[str, SpeakerGroup] = {}
         for c in self.claims if claims is None else claims:
             key = self.key(c)
-            g = groups.setdefault(key, SpeakerGroup(key=key, name=c.speaker))
-            if len(c.speaker) > len(g.name) and "#" not in key and key == name_key(c.speaker):
-                g.name = c.speaker  # the fullest way the name is written
+            g = groups.setdefault(key, SpeakerGroup(key=key, name=self._names.get(key, c.speaker)))
             if c.speaker_role and c.speaker_role not in g.roles:
                 g.roles.append(c.speaker_role)
             g.claims.append(c)
