@@ -45,10 +45,15 @@ def _die(message: str, code: int = 2):
 
 
 def _store(home: Path | None, collection: str | None):
+    from rag.attribution.lexicon import LexiconError, load_lexicon
     from rag.embeddings import EmbedderError, make_embedder
     from rag.store import Store
 
     settings = _settings(home, collection)
+    try:
+        load_lexicon(settings.claims.lexicon)  # a broken lexicon is one clear line, before anything is touched
+    except LexiconError as e:
+        _die(str(e))
     try:
         embedder = make_embedder(settings.embedder, settings.openai_api_key)
     except EmbedderError as e:

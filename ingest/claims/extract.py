@@ -101,9 +101,10 @@ class ClaimExtractor:
                 d.via.append(c.name)
                 drafts.append(d)
         # speakers matched without a parse (headlines, signed lines) get one, so names are told from roles
+        # (parsed as the subject of "... said.", so the tagger sees a name where a name stands)
         unparsed = [d for d in drafts if d.speaker and not d.speaker_tokens]
-        for d, doc in zip(unparsed, self.nlp.pipe([d.speaker for d in unparsed], batch_size=64)):
-            d.speaker_tokens = list(doc)
+        for d, doc in zip(unparsed, self.nlp.pipe([f"{d.speaker} said." for d in unparsed], batch_size=64)):
+            d.speaker_tokens = [t for t in doc if t.idx < len(d.speaker)]
         drafts.sort(key=lambda d: (d.sentence, d.cue_span or (0, 0)))
         for c in of_level("pass"):
             c.fn(drafts, article)

@@ -335,9 +335,12 @@ def _find(entities: list[Entity], m: Mention, sentence: int) -> Entity | None:
                 return e
         mine = words(m.name)
         for e in entities:
-            if not e.named:
-                continue
             theirs = words(e.name)
+            if not e.named:
+                # a headline's "Reyland" the tagger did not take for a name: one capitalised word
+                if len(theirs) == 1 and e.name[:1].isupper() and theirs == mine[-1:] and len(mine) > 1:
+                    return e
+                continue
             if len(mine) == 1 and mine[0] in (theirs[-1:] + theirs[:1]) and e.kind != "unknown" or len(mine) == 1 and theirs[-1:] == mine:
                 return e  # "Reyland" after "Tomas Reyland"; "Nimbra" after "Nimbra Systems"
             if len(theirs) == 1 and mine[-1:] == theirs:
