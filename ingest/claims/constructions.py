@@ -427,12 +427,20 @@ def phrasal_object(frame: Frame, ctx: TokenContext) -> list | None:
 @construction(
     "content",
     Example("The deal, he said, is done.", speaker="he", cue="said", content="The deal, he said, is done"),
+    Example("The allure of simplicity itself, Mr. Furman argued, is largely a chimera.", speaker="Furman", cue="argued"),
 )
 def interjection(frame: Frame, ctx: TokenContext) -> list | None:
     """'The deal, he said, is done': the content is the clause the interjected cue sits in."""
-    if frame.tok.dep_ in ("parataxis", "advcl") and frame.lemma in ctx.lexicon.quote_verbs:
+    if frame.tok.dep_ in ("parataxis", "advcl") and (frame.lemma in ctx.lexicon.quote_verbs or _interjected(frame.tok, ctx)):
         return subtree(frame.tok.head, exclude=[frame.tok]) or None
     return None
+
+
+def _interjected(tok, ctx: TokenContext) -> bool:
+    """A speech or belief verb set off inside another clause with its own subject: ", Mr. Furman argued,"."""
+    entry = ctx.lexicon.verbs.get(ctx.lemma(tok))
+    return (tok.dep_ == "parataxis" and entry is not None and entry.kind in ("speech", "belief")
+            and any(c.dep_ == "nsubj" for c in tok.children) and not any(c.dep_ in CONTENT_DEPS + OBJECT_DEPS for c in tok.children))
 
 
 def _colon_follows(frame: Frame) -> bool:
@@ -483,10 +491,11 @@ def according_to(tok, ctx: TokenContext) -> Draft | None:
             other_party="reporters"),
     Example("A party source confirmed to al-Modon that Moscow hosted the meeting.", cue="confirmed to", other_party="al-Modon",
             content="that Moscow hosted the meeting"),
+    Example("Clinton leads Sanders by 271 pledged delegates.", cue="pledged", absent=True),
 )
 def reporting_verb(tok, ctx: TokenContext) -> Draft | None:
     """A verb that is a cue (the cue constructions decide), with its content, speaker and addressee."""
-    if tok.pos_ not in ("VERB", "AUX") or tok.dep_ in ("amod", "compound"):
+    if tok.pos_ not in ("VERB", "AUX") or tok.dep_ in ("amod", "compound") or _modifier(tok):
         return None
     if tok.dep_ == "pcomp" and tok.head.lower_ == "as" and ctx.lemma(tok.head.head) == "quote":
         return None  # the "as saying" of "quoted X as saying": part of the quote's cue
@@ -502,7 +511,8 @@ def reporting_verb(tok, ctx: TokenContext) -> Draft | None:
     children = list(tok.children)
     frame = Frame(
         tok=tok, lemma=lemma, cue=cue, children=children,
-        clause=[c for c in children if c.dep_ in CONTENT_DEPS],
+        # "Voters, Clinton suggested, need not worry": an interjected cue is not what "need" says
+        clause=[c for c in children if c.dep_ in CONTENT_DEPS and not _interjected(c, ctx)],
         objects=[c for c in children if c.dep_ in OBJECT_DEPS],
         passive_subject=[c for c in children if c.dep_ in ("nsubjpass", "csubjpass")],
         adjective=[c for c in cue.tokens[1:] if c.lower_ in ctx.lexicon.adjectives],
@@ -554,6 +564,18 @@ def reporting_verb(tok, ctx: TokenContext) -> Draft | None:
         cue_span=verb_span, speaker_span=speaker_span, content_span=content_span, speaker_tokens=speaker_tokens,
         via=[cue.via] + ([frame.via] if frame.via else []),
     )
+
+
+def _modifier(tok) -> bool:
+    """A verb form that is not a verb: a participle before its noun the parser took for a verb ("271
+    pledged delegates"), or a word of markup ("</tweet>")."""
+    doc = tok.doc
+    if tok.idx and doc.text[tok.idx - 1] in "</":
+        return True
+    before = doc[tok.i - 1] if tok.i else None
+    after = doc[tok.i + 1] if tok.i + 1 < len(doc) else None
+    return (tok.tag_ == "VBN" or tok.tag_ == "VBD") and before is not None and before.pos_ in ("NUM", "DET") \
+        and after is not None and after.head.i == tok.i and after.dep_ in OBJECT_DEPS and after.pos_ == "NOUN"
 
 
 def speaker_of(tok, ctx: TokenContext) -> list:
