@@ -118,3 +118,29 @@ def test_embed_demo_widget_answers(page, base_url: str) -> None:
     ask(frame, "Who ruled out water rationing?")
     frame.locator('#whosaid-chat a[href^="#cite/"]').first.wait_for(timeout=30000)
     assert "rationing" in frame.locator("#whosaid-chat").inner_text()
+
+
+def test_content_free_question_gets_a_message_not_an_error_badge(page, base_url: str) -> None:
+    page.goto(f"{base_url}/chat/", wait_until="load")
+    ask(page, "Who?")
+    page.wait_for_function("document.querySelector('#whosaid-chat') && "
+                           "document.querySelector('#whosaid-chat').innerText.includes('The articles do not say')", timeout=30000)
+    assert "names nothing to look for" in page.locator("#whosaid-chat").inner_text()
+    page.wait_for_timeout(500)
+    assert page.locator(".toast-body.error, .toast-wrap .error, [data-testid='toast-body'].error").count() == 0
+    assert "Error" not in page.locator("body").inner_text()
+
+
+def test_ledger_groups_by_speaker_and_keeps_the_mention(page, base_url: str) -> None:
+    page.goto(f"{base_url}/chat/", wait_until="load")
+    page.get_by_role("tab", name="Who said what").click()
+    page.locator("#whosaid-stance input, #whosaid-stance textarea").first.fill("any")
+    page.locator("#whosaid-stance input, #whosaid-stance textarea").first.press("Enter")
+    page.locator("#whosaid-speaker textarea, #whosaid-speaker input").first.fill("Marsh")
+    page.locator("#whosaid-ledger-show").click()
+    page.wait_for_function("document.querySelector('#whosaid-ledger') && document.querySelector('#whosaid-ledger').innerText.includes('Greta Marsh')",
+                           timeout=20000)
+    table = page.locator("#whosaid-ledger").inner_text()
+    assert "Lena Marsh" in table and "as written" in table and "did not deny" in table
+    cells = [c.strip() for c in table.replace("\t", "\n").splitlines()]
+    assert "she" in cells and "NordRail's spokeswoman, Greta Marsh" in cells  # as written, under the resolved name
