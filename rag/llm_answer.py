@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage, S
 from langchain_core.utils.json import parse_partial_json
 from pydantic import BaseModel, Field, ValidationError
 
-from rag.attribution.render import speaker_phrase
+from rag.attribution.render import claim_line
 from rag.citations import MARKER, MARKER_LIKE
 from rag.types import Candidate, Claim
 
@@ -73,11 +73,12 @@ def build_messages(
     ]
     if claims:
         number = {(c.sentence.article_id, c.sentence.index): n for n, c in enumerate(shown, start=1)}
-        parts += ["", "Attributed claims found in these sentences (speaker - stance - content, sentence numbers):"]
+        parts += ["", "Attributed claims found in these sentences (speaker — stance (cue) — content, sentence numbers):"]
         for c in claims:
             refs = "".join(f"[{number[(c.article_id, i)]}]" for i in c.sentence_indexes if (c.article_id, i) in number)
-            # the claim as the ledger reads it: a negated claim reads "did not deny", never "deny"
-            parts.append(f"- {_quote(speaker_phrase(c))} - {c.reads} ({_quote(c.cue)}) - {_quote(c.content)} {refs}")
+            # the claim as the ledger reads it (a negated claim reads "did not deny", never "deny"),
+            # with the article's words JSON-quoted as data
+            parts.append(f"- {claim_line(c, refs, quote=_quote)}")
     parts += ["", TOOL if style == "tool" else INLINE]
     return [SystemMessage(SYSTEM), HumanMessage("\n".join(parts))]
 

@@ -100,4 +100,4 @@ def test_the_llm_reads_negated_claims_as_negations(sample_store: Store) -> None:
     model = ScriptedChatModel(replies=["The minister did not deny it [1]."], supports_tools=False)
     Engine(sample_store, chat_model=model).ask("What did the harbour minister not deny?")
     prompt = model.calls[0][-1].content
-    assert " - did not deny (" in prompt and " - deny (" not in prompt
+    assert " — did not deny — " in prompt and " — deny " not in prompt

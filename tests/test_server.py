@@ -60,6 +60,19 @@ def test_claims_filters_and_rejects_unknown_stance(client: TestClient) -> None:
     assert r.status_code == 422 and "unknown stance" in r.json()["detail"]
 
 
+def test_claims_group_by_canonical_speaker(client: TestClient) -> None:
+    groups = client.get("/api/claims", params={"group": "speaker", "speaker": "reyland"}).json()
+    assert [(g["speaker_key"], g["speaker"]) for g in groups] == [("tomas reyland", "Tomas Reyland")]
+    reyland = groups[0]
+    assert len(reyland["articles"]) == 3 and {c["speaker_mention"] for c in reyland["claims"]} >= {"he", "The minister", "Reyland"}
+    assert any(c["negated"] and c["reads"] == "did not deny" for c in reyland["claims"])
+    rows = client.get("/api/claims", params={"stance": "deny"}).json()
+    keys = [r["speaker_key"] for r in rows]
+    assert keys == sorted(keys, key=keys.index)  # one speaker's rows together
+    assert all(r["speaker_group"] for r in rows) and "tomas reyland" in keys
+    assert client.get("/api/claims", params={"group": "nonsense"}).status_code == 422
+
+
 def test_article_has_sentences_with_offsets_and_claims(client: TestClient) -> None:
     r = client.get("/api/articles/12-navy-denies-exercise-aimed-at-neighbour")
     art = r.json()

@@ -302,7 +302,7 @@ def _possessor_named(role: str, entities: list[Entity], sentence: int) -> str:
     if compound and not (compound.group("noun").lower() in ORG_WORDS and compound.group("rest").lower() in PERSON_WORDS):
         compound = None
     m = m or compound
-    if not m:
+    if not m or m.group("noun")[:1].isupper():  # "NordRail's spokeswoman" names its owner already
         return role
     owner = _find(entities, Mention(text=f"the {m.group('noun')}", head=m.group("noun").lower()), sentence)
     if owner is None or owner.kind == "person" or (not owner.named and not compound):

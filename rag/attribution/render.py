@@ -4,6 +4,8 @@ phrase), so a negated claim always reads as a negation: "did not deny", never "d
 
 from __future__ import annotations
 
+from typing import Callable
+
 from rag.types import Claim
 
 UNNAMED = "An unnamed source"
@@ -17,14 +19,13 @@ def speaker_phrase(claim: Claim, role: bool = True) -> str:
     return name
 
 
-def party_phrase(claim: Claim) -> str:
-    """Who was told or quoted: ' to Radio Nord', '; quoting Viktor Halm'."""
-    if not claim.other_party:
-        return ""
-    return f"; quoting {claim.other_party}" if claim.stance == "quote" else f" {claim.other_party}"
-
-
-def claim_line(claim: Claim, markers: str = "") -> str:
-    """``speaker — stance (cue) — content [n][m]``: one line of an attribution answer."""
-    line = f"{speaker_phrase(claim)} — {claim.reads} ({claim.cue}{party_phrase(claim)}) — {claim.content}"
+def claim_line(claim: Claim, markers: str = "", quote: Callable[[str], str] = str) -> str:
+    """``speaker — stance (cue) — content [n][m]``: one line of an attribution answer (the cue is left
+    out when it reads as the stance already: "— did not deny —"). ``quote`` wraps the article's own
+    words (speaker, cue, party, content), as the LLM prompt does to keep them data."""
+    party = ""
+    if claim.other_party:
+        party = f"; quoting {quote(claim.other_party)}" if claim.stance == "quote" else f" {quote(claim.other_party)}"
+    cue = "" if claim.cue.lower() == claim.reads and not party else f" ({quote(claim.cue)}{party})"
+    line = f"{quote(speaker_phrase(claim))} — {claim.reads}{cue} — {quote(claim.content)}"
     return f"{line} {markers}".rstrip()
