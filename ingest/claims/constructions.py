@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Sequence
+from typing import Callable, Literal
 
 from ingest.claims.drafts import (
     CONTENT_DEPS,
@@ -43,7 +43,6 @@ from ingest.claims.drafts import (
     trim,
 )
 from rag.attribution.lexicon import Lexicon
-from rag.types import Sentence
 
 Level = Literal["line", "cue", "content", "token", "article", "pass"]
 

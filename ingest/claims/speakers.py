@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ingest.claims.drafts import ArticleContext, Draft
-from rag.attribution.speakers import HONORIFICS, TITLES, described_key, fold, is_pronoun, name_key, strip_titles, words
+from rag.attribution.speakers import HONORIFICS, TITLES, described_key, fold, is_pronoun, name_key, words
 
 PRONOUN_REACH = 4
 FEMALE = frozenset({"she", "her", "mrs", "ms", "miss", "spokeswoman", "chairwoman", "businesswoman", "congresswoman",

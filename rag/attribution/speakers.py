@@ -65,18 +65,9 @@ def words(text: str) -> list[str]:
     return out
 
 
-def strip_titles(name: str) -> str:
-    """'Maj. Gen. Anton Weller' -> 'Anton Weller'; a name that is all titles is kept as it is."""
-    tokens = name.split()
-    k = 0
-    while k < len(tokens) - 1 and words(tokens[k].rstrip("."))[:1] and words(tokens[k].rstrip("."))[0] in TITLES:
-        k += 1
-    return " ".join(tokens[k:])
-
-
 def name_key(name: str) -> str:
-    """The collection-wide key of a named speaker: its words without titles ('tomas reyland')."""
-    return " ".join(words(strip_titles(name)))
+    """The collection-wide key of a named speaker: its words without honorifics ('tomas reyland')."""
+    return " ".join(w for w in words(name) if w not in HONORIFICS)
 
 
 def described_key(article_id: str, description: str) -> str:
