@@ -540,10 +540,16 @@ def reporting_verb(tok, ctx: TokenContext) -> Draft | None:
             frame.other_party = ctx.span(subtree(frame.objects[0]))[0]
 
     negated = any(c.dep_ == "neg" for c in children)
-    cue_words = sorted(cue_tokens, key=lambda t: t.i)
+    # the cue as written takes the auxiliaries right before the verb ("has denied", "did not deny"),
+    # as annotators mark a cue; a negation further away still shows ("did not ... deny")
+    lead = []
+    while tok.i - len(lead) > 0 and ctx.doc[tok.i - len(lead) - 1].head.i == tok.i \
+            and ctx.doc[tok.i - len(lead) - 1].dep_ in ("aux", "auxpass", "neg"):
+        lead.append(ctx.doc[tok.i - len(lead) - 1])
+    first = lead[-1] if lead else tok  # where the cue's span starts
     if negated:
-        lead = [c for c in children if c.dep_ in ("aux", "neg") and c.i < tok.i]
-        cue_words = sorted(lead + cue_words, key=lambda t: t.i)
+        lead += [c for c in children if c.dep_ in ("aux", "neg") and c.i < tok.i and c not in lead]
+    cue_words = sorted(lead + cue_tokens, key=lambda t: t.i)
     content, content_span = ctx.span(content_tokens) if content_tokens else ("", None)
     speaker, speaker_span = ctx.span(speaker_tokens) if speaker_tokens else ("", None)
     relative = [c for c in children if c.dep_ == "nsubj" and c.lower_ in RELATIVE] if tok.dep_ == "relcl" else []
@@ -552,7 +558,7 @@ def reporting_verb(tok, ctx: TokenContext) -> Draft | None:
         # PolNeAR marks it); the speaker's text is the noun it stands for
         speaker_span = ctx.span(relative)[1]
     o = ctx.offset
-    verb_span = (o + tok.idx, o + tok.idx + len(tok.text))
+    verb_span = (o + first.idx, o + tok.idx + len(tok.text))
     prt = [c for c in cue.tokens[1:2] if c.dep_ == "prt" or (c in frame.adjective and c.i - tok.i <= 3)]
     if prt:
         verb_span = (verb_span[0], o + prt[0].idx + len(prt[0].text))

@@ -90,10 +90,18 @@ def speaker_matches(asked: str, claim: Claim) -> bool:
     must be a word of the claim's name, role or mention: "the harbour minister" matches "Tomas
     Reyland, Valdoria's harbour minister"; "the finance minister" does not match "the finance ministry",
     and "NordRail's spokeswoman" does not match NordRail."""
-    wanted = set(words(asked)) - HONORIFICS - LINKS
-    if not wanted:
-        return False
-    return wanted <= {w for a in aliases(claim) for w in words(a)}
+    wanted = asked_words(asked)
+    return bool(wanted) and wanted <= alias_words(claim)
+
+
+def asked_words(asked: str) -> frozenset[str]:
+    """The words of an asked speaker that must all match (honorifics and linking words aside)."""
+    return frozenset(words(asked)) - HONORIFICS - LINKS
+
+
+def alias_words(claim: Claim) -> frozenset[str]:
+    """Every word of everything the claim's speaker is called in its article."""
+    return frozenset(w for a in aliases(claim) for w in words(a))
 
 
 def party_matches(asked: str, claim: Claim) -> bool:
@@ -130,10 +138,14 @@ class SpeakerDirectory:
                 if len(owners) == 1:  # "reyland" alone, and exactly one "... reyland": the same person
                     self._canonical[k] = owners[0]
         self._names: dict[str, str] = {}
-        for c in self.claims:  # the fullest way each name is written ("Tomas Reyland", not "Reyland")
+        self._postings: dict[str, set[int]] = {}  # alias word -> positions of the claims it names
+        self._indexed = {id(c) for c in self.claims}
+        for n, c in enumerate(self.claims):
             key = self.key(c)
             if "#" not in key and len(c.speaker) > len(self._names.get(key, "")):
-                self._names[key] = c.speaker
+                self._names[key] = c.speaker  # the fullest way each name is written ("Tomas Reyland")
+            for w in alias_words(c):
+                self._postings.setdefault(w, set()).add(n)
 
     def canonical(self, key: str) -> str:
         return self._canonical.get(key, key)
@@ -164,8 +176,14 @@ class SpeakerDirectory:
         return sorted(groups.values(), key=lambda g: (-len(g.claims), g.name.lower()))
 
     def matching(self, asked: str, claims: Sequence[Claim] | None = None) -> list[Claim]:
-        """Claims by the asked speaker: direct matches, and every claim grouped with one of them."""
-        pool = self.claims if claims is None else list(claims)
-        direct = [c for c in pool if speaker_matches(asked, c)]
-        keys = {self.canonical(c.speaker_key) for c in direct if c.speaker_key and "#" not in c.speaker_key}
-        return [c for c in pool if c in direct or (c.speaker_key and self.canonical(c.speaker_key) in keys)]
+        """Claims (of ``claims``, default all) by the asked speaker: those :func:`speaker_matches`, found
+        through an index of alias words, and every claim grouped with one of them."""
+        wanted = asked_words(asked)
+        if not wanted:
+            return []
+        hits = set.intersection(*(self._postings.get(w, set()) for w in wanted))
+        direct = {id(self.claims[n]) for n in hits}
+        keys = {k for k in (self.key(self.claims[n]) for n in hits) if "#" not in k}
+        pool = self.claims if claims is None else claims
+        return [c for c in pool if id(c) in direct or self.key(c) in keys
+                or (id(c) not in self._indexed and speaker_matches(asked, c))]  # a claim from elsewhere: match it here

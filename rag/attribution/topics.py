@@ -111,6 +111,8 @@ class TopicMatcher:
 
     #: claims whose words are matched one by one (the best by a first, cheaper score)
     SHORTLIST = 40
+    #: above this many claims of the asked stance, only the nearest in meaning are read word by word
+    PREFILTER = 300
 
     def __init__(self, store: Store, lexicon: Lexicon, settings: AttributionSettings) -> None:
         self.store = store
@@ -132,6 +134,13 @@ class TopicMatcher:
         if not terms.wanted:
             return []
         qv = store.embedder.embed_query(topic)
+        if len(claims) > self.PREFILTER:
+            # a large ledger: read the words of the claims nearest in meaning only (vectors are cheap)
+            vecs = store.catalogue.sentence_vectors(
+                store.space, list(dict.fromkeys((c.article_id, i) for c in claims for i in c.sentence_indexes)), store.embedder.dim
+            )
+            near = sorted(claims, key=lambda c: -max(float(np.dot(vecs[(c.article_id, i)], qv)) for i in c.sentence_indexes))
+            claims = near[: self.PREFILTER]
         keys = list(dict.fromkeys((c.article_id, i) for c in claims for i in c.sentence_indexes))
         windows = [(a, i, i) for a, i in keys]
         if article_level:
