@@ -143,8 +143,10 @@ class TopicMatcher:
             claims = near[: self.PREFILTER]
         keys = list(dict.fromkeys((c.article_id, i) for c in claims for i in c.sentence_indexes))
         windows = [(a, i, i) for a, i in keys]
-        if article_level:
+        if article_level or terms.proper:  # the ledes, and for names the sentence before each claim's
             windows += [(a, 0, 1) for a in dict.fromkeys(c.article_id for c in claims)]
+        if terms.proper:
+            windows += [(a, i - 1, i - 1) for a, i in keys if i > 0]
         rows = {(s.article_id, s.index): (s, vec) for s, _, _, vec in
                 store.catalogue.window_sentences(store.space, windows, store.embedder.dim)}
         titles = {aid: title for title, aid in store.catalogue.titles(store.space).items()}
@@ -160,7 +162,7 @@ class TopicMatcher:
             if article_level or self._headline_speaks_for(c, titles.get(c.article_id, "")):
                 parts.append(titles.get(c.article_id, ""))
             evidence = lexical.words(" ".join(parts))
-            context = self._context(c, titles, lexical) if terms.proper else set()
+            context = self._context(c, rows, titles, lexical) if terms.proper else set()
             cov, missing = terms.coverage({t for _, t in evidence}, context=context)
             first.append(Scored(0.5 * dense + 0.5 * cov, cov, missing, dense, c, evidence, context))
         first.sort(key=lambda x: -x.score)
@@ -171,12 +173,13 @@ class TopicMatcher:
                 scored.score = 0.5 * scored.dense + 0.5 * scored.coverage
         return sorted(first, key=lambda x: -x.score)
 
-    def _context(self, claim: Claim, titles: dict[str, str], lexical) -> set[str]:
+    @staticmethod
+    def _context(claim: Claim, rows: dict, titles: dict[str, str], lexical) -> set[str]:
         """Terms of the article's headline and lede (dateline and all) and of the sentence before the
         claim's: where and who the story is about ("the visit" after "Atlas Maritime ... visited")."""
-        windows = [(claim.article_id, 0, 1)] + [(claim.article_id, i - 1, i - 1) for i in claim.sentence_indexes if i > 0]
-        rows = self.store.catalogue.window_sentences(self.store.space, windows, self.store.embedder.dim)
-        return {t for _, t in lexical.words(" ".join([titles.get(claim.article_id, ""), *(s.text for s, _, _, _ in rows)]))}
+        near = sorted({0, 1} | {i - 1 for i in claim.sentence_indexes if i > 0})
+        texts = [rows[(claim.article_id, i)][0].text for i in near if (claim.article_id, i) in rows]
+        return {t for _, t in lexical.words(" ".join([titles.get(claim.article_id, ""), *texts]))}
 
     def _synonyms(self, terms: "TopicTerms", evidence: list[tuple[str, str]]) -> set[str]:
         """Topic terms missing as written that a word of the evidence means nearly the same as."""
