@@ -130,6 +130,9 @@ class ServerSettings(BaseSettings):
     auth_token: str = Field(default="", description="WHOSAID_AUTH_TOKEN: when set, the API requires 'Authorization: Bearer TOKEN'")
     root_path: str = Field(default="", description="WHOSAID_ROOT_PATH: path prefix when served behind a reverse proxy")
     max_question_chars: int = Field(default=500, ge=10, description="WHOSAID_MAX_QUESTION_CHARS")
+    max_history_turns: int = Field(default=20, ge=0, description="WHOSAID_MAX_HISTORY_TURNS: earlier turns a request may carry")
+    max_history_chars: int = Field(default=20_000, ge=0, description="WHOSAID_MAX_HISTORY_CHARS: their characters in all")
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024, description="WHOSAID_MAX_BODY_BYTES: larger request bodies get 413")
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

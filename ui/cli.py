@@ -15,6 +15,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain click help: Rich help shows a flag as "--json <bool>", as if it took a value
+    rich_markup_mode=None,
 )
 
 Home = Annotated[Optional[Path], typer.Option("--home", help="Data directory (default: $WHOSAID_HOME or the XDG data dir)", show_default=False)]
@@ -63,7 +65,7 @@ def _store(home: Path | None, collection: str | None):
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive): .txt .md .html .json .jsonl .csv", show_default=False)],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Files or folders (recursive): .txt .md .html .json .jsonl .csv", show_default=False)],
     collection: Collection = None,
     home: Home = None,
     as_json: AsJson = False,
@@ -334,8 +336,35 @@ def serve(
 
     settings = _settings(home, collection)
     server = settings.server
-    typer.echo(f"whosaid: serving on http://{host or server.host}:{port or server.port}{server.root_path}/docs", err=True)
-    uvicorn.run(create_app(settings), host=host or server.host, port=port or server.port, root_path=server.root_path, log_level="warning")
+    host, port = host or server.host, port or server.port
+    sock = _listen(host, port)  # bound before anything is announced: a taken port is one clear line
+    app_ = create_app(settings)
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"whosaid: serving the chat at http://{shown}:{port}{server.root_path}/chat "
+               f"(API docs at {server.root_path}/docs); Ctrl-C stops", err=True)
+    config = uvicorn.Config(app_, root_path=server.root_path, log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _listen(host: str, port: int):
+    """A socket bound to host:port, or one line saying why not (exit 3)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        _die(f"cannot listen on {host}:{port}: unknown host ({e.strerror})", 3)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        reason = "the port is already in use" if e.errno == 98 else (e.strerror or str(e))
+        _die(f"cannot listen on {host}:{port}: {reason}", 3)
+    sock.set_inheritable(True)
+    return sock
 
 
 def main() -> None:

@@ -15,13 +15,15 @@ import logging
 import threading
 from typing import Callable, Iterator
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from rag.engine import ANSWER_FAILED, Engine
 from rag.settings import Settings
 from rag.types import STANCES, DoneEvent
+from ui.guard import TOKEN_COOKIE, Guard, token_ok
 
 
 class AskRequest(BaseModel):
@@ -29,7 +31,8 @@ class AskRequest(BaseModel):
     collection: str | None = Field(default=None, description="Collection name (default: the server's)")
     k: int | None = Field(default=None, ge=1, le=100, description="Candidate sentences retrieved")
     history: list[tuple[str, str]] = Field(
-        default_factory=list, description="Earlier turns as [role, text] pairs, role 'user' or 'assistant'", max_length=50
+        default_factory=list, description="Earlier turns as [role, text] pairs, role 'user' or 'assistant' "
+        "(at most WHOSAID_MAX_HISTORY_TURNS turns and WHOSAID_MAX_HISTORY_CHARS characters)",
     )
 
 
@@ -65,46 +68,37 @@ def create_app(
     settings = settings or Settings()
     server = settings.server
     engines = Engines(settings, engine_factory or default_engine_factory)
-    app = FastAPI(
+    app = FastAPIOffline(  # Swagger UI and ReDoc served from the package, not from a CDN
         title="whosaid",
         description="Question answering over news articles; every answer cites the exact sentences it rests on.",
     )
     app.state.engines = engines
     app.state.settings = settings
 
-    frame_ancestors = " ".join(["'self'", *server.allowed_origins])
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers["Content-Security-Policy"] = f"frame-ancestors {frame_ancestors}"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
-        return response
-
-    def token_ok(request: Request) -> bool:
-        if not server.auth_token:
-            return True
-        header = request.headers.get("authorization", "")
-        token = header[7:] if header.lower().startswith("bearer ") else request.cookies.get(TOKEN_COOKIE, "")
-        return hmac.compare_digest(token.encode(), server.auth_token.encode())
-
-    def authorised(request: Request) -> None:
-        if not token_ok(request):
-            raise HTTPException(401, "missing or wrong access token", headers={"WWW-Authenticate": "Bearer"})
+    app.add_middleware(Guard, server=server)
 
     def check_question(body: AskRequest) -> None:
         if not body.question.strip():
             raise HTTPException(422, "the question is empty")
         if len(body.question) > server.max_question_chars:
             raise HTTPException(422, f"the question is too long ({len(body.question)} characters; the limit is {server.max_question_chars})")
+        if len(body.history) > server.max_history_turns:
+            raise HTTPException(422, f"the conversation is too long ({len(body.history)} turns; the limit is {server.max_history_turns})")
+        chars = sum(len(text) for _, text in body.history)
+        if chars > server.max_history_chars:
+            raise HTTPException(422, f"the conversation is too long ({chars} characters; the limit is {server.max_history_chars})")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        """The chat is the front page."""
+        return RedirectResponse(f"{server.root_path}/chat/", status_code=307)
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict:
         """Liveness: always open, even when a token is required."""
         return {"status": "ok"}
 
-    @app.post("/api/ask", tags=["answers"], dependencies=[Depends(authorised)])
+    @app.post("/api/ask", tags=["answers"])
     def ask(body: AskRequest) -> JSONResponse:
         """The same object as ``whosaid ask --json``."""
         check_question(body)
@@ -117,7 +111,7 @@ def create_app(
             return JSONResponse({"detail": ANSWER_FAILED}, status_code=500)
         return JSONResponse(answer.to_json_dict())
 
-    @app.post("/api/ask/stream", tags=["answers"], dependencies=[Depends(authorised)])
+    @app.post("/api/ask/stream", tags=["answers"])
     def ask_stream(body: AskRequest) -> StreamingResponse:
         """The answer's events as Server-Sent Events: ``delta``, ``statement``, ``notice``, then ``done``
         whose ``answer`` is the ``ask --json`` object (or ``error`` with a ``text`` if answering failed)."""
@@ -138,7 +132,7 @@ def create_app(
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
-    @app.get("/api/claims", tags=["claims"], dependencies=[Depends(authorised)])
+    @app.get("/api/claims", tags=["claims"])
     def claims(
         stance: str | None = Query(default=None, description=", ".join(STANCES)),
         speaker: str | None = Query(default=None, max_length=200, description="name, role or mention contains this text"),
@@ -160,7 +154,7 @@ def create_app(
                      "claims": [c.to_json_dict() for c in g.claims]} for g in groups]
         return [{**c.to_json_dict(), "speaker_key": g.key, "speaker_group": g.name} for g in groups for c in g.claims]
 
-    @app.get("/api/articles/{article_id}", tags=["articles"], dependencies=[Depends(authorised)])
+    @app.get("/api/articles/{article_id}", tags=["articles"])
     def article(article_id: str, collection: str | None = None) -> dict:
         """An article's text, its sentences with character offsets, and its claims."""
         engine, lock = engines.get(collection)
@@ -208,13 +202,14 @@ def create_app(
         gr.mount_gradio_app(
             app, blocks, path="/chat", root_path=f"{server.root_path}/chat" if server.root_path else None,
             blocked_paths=[str(settings.home)], js=CHAT_JS, css=CHAT_CSS, show_error=False,
-            auth_dependency=(lambda request: "user" if token_ok(request) else None) if server.auth_token else None,
+            # the guard refuses every chat route without the token; Gradio's own check agrees with it
+            auth_dependency=(lambda request: "user" if token_ok(dict(request.headers), server.auth_token) else None)
+            if server.auth_token else None,
             footer_links=[], ssr_mode=False, mcp_server=False,
         )
     return app
 
 
-TOKEN_COOKIE = "whosaid_token"
 log = logging.getLogger("whosaid.server")
 
 EMBED_JS = r"""(function () {
