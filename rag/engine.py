@@ -138,7 +138,7 @@ class Engine:
             now = time.perf_counter()
             model_ms += (now - t) * 1000
             if kind == "delta":
-                yield DeltaEvent(text=str(payload))
+                pass  # the model's raw text is never streamed: only a statement's verified text is
             elif kind == "usage":
                 for key, n in dict(payload).items():  # type: ignore[call-overload]
                     usage[key] = usage.get(key, 0) + n
@@ -146,6 +146,8 @@ class Engine:
                 assert isinstance(payload, Statement)
                 result, citations = verify_statement(payload.text, payload.citations, shown, lexical)
                 results.append(result)
+                if citations and result.text:
+                    yield DeltaEvent(text=(" " if parts else "") + result.text)
                 yield StatementEvent(index=len(results) - 1, text=result.text, citations=citations, supported=result.supported)
                 if citations and result.text:
                     parts.append(result.text + " " + "".join(f"[{c.marker}]" for c in citations))

@@ -1,48 +1,77 @@
-"""Verification by code of an LLM's statements: markers must point at shown sentences, each cited
-sentence set must actually contain the statement's content (a cheap lexical support check), and
-links or images that do not point at a cited article are removed before anything is rendered.
+"""Verification by code of an LLM's statements, before anything is rendered or streamed:
+
+* markers must point at shown sentences (every marker-like bracket in the text is checked and removed);
+* the text is made plain by parsing, not by patterns: an HTML sanitiser (nh3, Ammonia) removes tags
+  and the content of ``<script>``/``<style>``, a Markdown parser (markdown-it) drops images and keeps
+  only the words of links, whatever their nesting or scheme ("![a [b] c](//evil.example/x.png)");
+* every sentence of a statement must be supported by the sentences it cites (a cheap lexical check):
+  one that is not ("HAHA PWNED") is dropped, and a statement with no supported sentence is unsupported.
 """
 
 from __future__ import annotations
 
+import html
 import re
+from functools import lru_cache
 from typing import Sequence
+
+import nh3
 
 from rag.citations import marker_numbers, resolve, strip_markers
 from rag.lexical import LexicalIndex
 from rag.types import Candidate, Citation, StatementResult
 
-#: Share of the statement's IDF-weighted terms that must appear in its cited sentences.
+#: Share of a sentence's IDF-weighted terms that must appear in the statement's cited sentences.
 MIN_SUPPORT = 0.3
 
-_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]*)[^)]*\)")
-_MD_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]*)[^)]*\)")
-_HTML_TAG = re.compile(r"<\s*(?:a|img|iframe|script|link)\b[^>]*>|</\s*(?:a|iframe|script)\s*>", re.I)
-_URL = re.compile(r"\b(?:https?|ftp|javascript|data):[^\s)\]>\"']+", re.I)
+_URL = re.compile(r"(?:\b(?:https?|ftp|javascript|data|file|vbscript):|(?<![\w/])//)[^\s)\]>\"']+", re.I)
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 
-def strip_links(text: str, allowed: set[str]) -> str:
-    """Remove images, links, HTML tags and bare URLs unless the URL is a cited article's."""
-    text = _MD_IMAGE.sub(lambda m: m.group(0) if m.group(2) in allowed else "", text)
-    text = _MD_LINK.sub(lambda m: m.group(0) if m.group(2) in allowed else m.group(1), text)
-    text = _HTML_TAG.sub("", text)
-    text = _URL.sub(lambda m: m.group(0) if m.group(0) in allowed else "", text)
-    return re.sub(r"[ \t]{2,}", " ", text).strip()
+@lru_cache(maxsize=1)
+def _markdown():
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark")
+
+
+def plain_text(text: str) -> str:
+    """The words of model output, and nothing a renderer could turn into markup: no HTML (tags, and
+    the content of script and style), no Markdown image, no link but its words, no bare URL."""
+    text = html.unescape(nh3.clean(text, tags=set()))
+    out: list[str] = []
+    for block in _markdown().parseInline(text):
+        for tok in block.children or []:
+            if tok.type in ("text", "code_inline"):
+                out.append(tok.content)
+            elif tok.type in ("softbreak", "hardbreak"):
+                out.append(" ")
+            # image, html_inline, link_open/close, emphasis marks: nothing of them is kept
+    text = _URL.sub("", "".join(out))
+    return re.sub(r"\s{2,}", " ", text).strip()
 
 
 def verify_statement(
     text: str, markers: Sequence[int], shown: Sequence[Candidate], lexical: LexicalIndex
 ) -> tuple[StatementResult, list[Citation]]:
-    """Keep only markers that resolve to shown sentences and score the statement's support.
+    """Keep only markers that resolve to shown sentences, make the text plain, and keep only the
+    sentences its citations support.
 
     Markers the model wrote inside the text (``"... rationing [2] [99]"``) are taken out of it and
     checked like the listed ones: only verified citations are ever rendered, in every path."""
     numbers = list(dict.fromkeys([*markers, *marker_numbers(text)]))
     _, citations = resolve("".join(f"[{m}]" for m in numbers), shown)
-    allowed = {c.url for c in citations if c.url}
-    clean = strip_links(strip_markers(text), allowed)
-    support = lexical.coverage(lexical.terms(clean), " ".join(c.quote for c in citations)) if citations else 0.0
-    result = StatementResult(
-        text=clean, citations=[c.marker for c in citations], supported=bool(citations) and support >= MIN_SUPPORT, support=round(support, 3)
-    )
+    clean = plain_text(strip_markers(text))
+    if not citations or not clean:
+        return StatementResult(text=clean, citations=[c.marker for c in citations], supported=False, support=0.0), citations
+    cited = " ".join(c.quote for c in citations)
+    kept, scores = [], []
+    for sentence in _SENTENCE_END.split(clean):
+        terms = lexical.terms(sentence)
+        score = lexical.coverage(terms, cited) if terms else 1.0  # "Yes." carries no claim of its own
+        if score >= MIN_SUPPORT:
+            kept.append(sentence)
+            scores.append(score)
+    support = min(scores) if scores else 0.0
+    result = StatementResult(text=" ".join(kept), citations=[c.marker for c in citations], supported=bool(kept), support=round(support, 3))
     return result, citations
