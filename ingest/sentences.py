@@ -35,7 +35,35 @@ def _ends_open_quote(sentence: str) -> bool:
     return len(s) > 1 and s[-1] in _CLOSE_QUOTE and s[-2] not in _TERMINAL
 
 
+#: pysbd's time grows with the square of a line's length (a 512 KB one-line file did not finish in 15
+#: minutes), so a longer line is split one window of this size at a time.
+PIECE_CHARS = 2000
+
+
 def split_line(line: str, offset: int = 0) -> list[tuple[int, int]]:
+    """Sentence spans of one line (no line breaks inside).
+
+    A long line is read in windows: the splitter's own sentences of each window are kept but the last
+    (which the window may have cut), and the next window starts where that one began, so every kept
+    boundary was decided with the text that follows it and the total work stays linear. A window
+    holding a single sentence-less run is cut at its last space."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while len(line) - start > PIECE_CHARS:
+        window = _split_piece(line[start : start + PIECE_CHARS], start)
+        if len(window) > 1 and window[-1][0] > start:
+            spans.extend(window[:-1])
+            start = window[-1][0]
+            continue
+        text = line[start : start + PIECE_CHARS]
+        cut = text.rstrip().rfind(" ") + 1 or PIECE_CHARS
+        spans.extend(_split_piece(text[:cut], start))
+        start += cut
+    spans.extend(_split_piece(line[start:], start))
+    return [(s + offset, e + offset) for s, e in spans]
+
+
+def _split_piece(line: str, offset: int = 0) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     cursor = 0
     for seg in _segments(line):

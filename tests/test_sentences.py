@@ -71,3 +71,26 @@ def test_sample_article_sentences() -> None:
     assert "Read Also: Meslet Denies Turkey’s Intention to Dialogue with Syrian Regime" in found
     assert any(s.startswith("However, the Turkish source denied this") for s in found)
     assert any(s.startswith("The source pointed to the possibility") and "U.S. agents (SDF)" in s for s in found)
+
+
+def test_a_long_line_is_split_in_bounded_pieces(monkeypatch) -> None:
+    """pysbd is quadratic in a line's length: it must never see more than about PIECE_CHARS at once,
+    and the sentences of a long line must be the same as those of the same text one sentence per line."""
+    import ingest.sentences as sentences
+
+    made = ["The mayor said the bridge would open in May.", "Mr. Brandt, the U.S. envoy, denied it.",
+            "\u201cWe will not sell,\u201d she said.", "Prices rose 3.5 percent on Monday!"]
+    line = " ".join(made[i % len(made)] for i in range(2000))  # about 80,000 characters on one line
+    seen: list[int] = []
+    segments = sentences._segments
+    monkeypatch.setattr(sentences, "_segments", lambda text: seen.append(len(text)) or segments(text))
+    spans = sentences.split_sentences(line)
+    assert max(seen) <= sentences.PIECE_CHARS
+    assert [line[s:e] for s, e in spans] == [made[i % len(made)] for i in range(2000)]
+
+
+def test_a_long_line_without_sentence_ends_keeps_every_character() -> None:
+    line = ("word " * 3000) + "x" * 5000  # no sentence end, then no space at all
+    spans = split_sentences(line)
+    assert "".join(line[s:e] for s, e in spans).replace(" ", "") == line.replace(" ", "")
+    assert all(e - s <= 2 * 2000 for s, e in spans)
