@@ -57,14 +57,22 @@ class ChromaVectors:
             configuration={"hnsw": {"space": "cosine"}},
         )
 
+    def _batch(self) -> int:
+        """Chroma refuses larger calls (5,461 records embedded); one long article can exceed that."""
+        try:
+            return max(1, min(int(self._client.get_max_batch_size()), 5000))
+        except Exception:  # noqa: BLE001 - an older server without the call: a size every version takes
+            return 1000
+
     def add(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]) -> None:
-        if ids:
-            self._collection.upsert(ids=list(ids), embeddings=vectors, metadatas=list(metadatas))
+        ids, metadatas, step = list(ids), list(metadatas), self._batch()
+        for b in range(0, len(ids), step):
+            self._collection.upsert(ids=ids[b : b + step], embeddings=vectors[b : b + step], metadatas=metadatas[b : b + step])
 
     def delete(self, ids: Sequence[str]) -> None:
-        ids = list(ids)
-        for b in range(0, len(ids), 5000):
-            self._collection.delete(ids=ids[b : b + 5000])
+        ids, step = list(ids), self._batch()
+        for b in range(0, len(ids), step):
+            self._collection.delete(ids=ids[b : b + step])
 
     def ids(self) -> set[str]:
         return set(self._collection.get(include=[])["ids"])

@@ -115,3 +115,16 @@ def test_vector_settings_never_share_a_collection(make_store, tmp_path: Path) ->
     assert b.vectors.count() == 0 and b.catalogue.list_articles(b.space) == []
     ingest([tmp_path], b, progress=False)
     assert a.vectors.count() != b.vectors.count()
+
+
+def test_more_vectors_than_one_chroma_call_takes(make_store) -> None:
+    """Chroma refuses a call with more records than its max batch size (5,461 embedded; a 512 KB
+    one-line article has more chunks than that): adds and deletes are split into calls it takes."""
+    store = make_store()
+    n = store.vectors._client.get_max_batch_size() + 100
+    ids = [f"c{i}" for i in range(n)]
+    vecs = np.random.default_rng(0).random((n, store.embedder.dim), dtype=np.float32)
+    store.vectors.add(ids, vecs, [{"article_id": "long", "first": i, "last": i} for i in range(n)])
+    assert store.vectors.ids() == set(ids)
+    store.vectors.delete(ids)
+    assert store.vectors.ids() == set()
