@@ -11,10 +11,12 @@ import hashlib
 import io
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from rag.settings import IngestSettings
 from rag.types import Article
 
 SUPPORTED = (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".csv")
@@ -53,8 +55,12 @@ def slug(text: str) -> str:
 RECORD_FORMATS = (".jsonl", ".csv")
 
 
-def _read_text(path: Path, lenient: bool = False) -> str | LoadError:
+def _read_text(path: Path, lenient: bool = False, limits: IngestSettings | None = None) -> str | LoadError:
+    cap = (limits or IngestSettings()).max_file_bytes
     try:
+        size = path.stat().st_size
+        if size > cap:
+            return LoadError(str(path), None, f"file is {_size(size)}, over the {_size(cap)} cap (WHOSAID_INGEST__MAX_FILE_BYTES)")
         data = path.read_bytes()
     except OSError as e:
         return LoadError(str(path), None, f"cannot read file: {e.strerror or e}")
@@ -69,6 +75,10 @@ def _read_text(path: Path, lenient: bool = False) -> str | LoadError:
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         return LoadError(str(path), line, f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n} bytes"
 
 
 def _undecodable(text: str) -> str | None:
@@ -174,6 +184,9 @@ def load_jsonl(path: Path, text: str) -> Iterator[Loaded | LoadError]:
         except json.JSONDecodeError as e:
             yield LoadError(str(path), n, f"malformed JSON line ({e.msg} at column {e.colno})")
             continue
+        except RecursionError:
+            yield LoadError(str(path), n, "JSON nested too deeply to read")
+            continue
         yield record_to_article(record, path, n)
 
 
@@ -183,6 +196,9 @@ def load_json(path: Path, text: str) -> Iterator[Loaded | LoadError]:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         yield LoadError(str(path), e.lineno, f"malformed JSON ({e.msg} at column {e.colno})")
+        return
+    except RecursionError:
+        yield LoadError(str(path), None, "JSON nested too deeply to read")
         return
     if isinstance(data, dict) and isinstance(data.get("articles"), list):
         data = data["articles"]
@@ -226,16 +242,30 @@ LOADERS = {
 }
 
 
-def load_file(path: Path) -> Iterator[Loaded | LoadError]:
+def load_file(path: Path, limits: IngestSettings | None = None) -> Iterator[Loaded | LoadError]:
+    """Every article of one file, or one error line per bad record; within the caps of ``limits``."""
+    limits = limits or IngestSettings()
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
         yield LoadError(str(path), None, f"unsupported file type '{path.suffix or '(none)'}' (expected {', '.join(SUPPORTED)})")
         return
-    text = _read_text(path, lenient=path.suffix.lower() in RECORD_FORMATS)
+    text = _read_text(path, lenient=path.suffix.lower() in RECORD_FORMATS, limits=limits)
     if isinstance(text, LoadError):
         yield text
         return
-    yield from loader(path, text)
+    started = time.monotonic()
+    try:
+        for item in loader(path, text):
+            if isinstance(item, Loaded) and len(item.article.text) > limits.max_article_chars:
+                item = LoadError(item.path, item.line, f"article text is {len(item.article.text):,} characters, over the "
+                                                       f"{limits.max_article_chars:,} cap (WHOSAID_INGEST__MAX_ARTICLE_CHARS)")
+            yield item
+            if time.monotonic() - started > limits.max_file_seconds:
+                yield LoadError(str(path), None, f"reading stopped after the {limits.max_file_seconds:g} s cap "
+                                                 "(WHOSAID_INGEST__MAX_FILE_SECONDS); the records before it were read")
+                return
+    except (RecursionError, MemoryError, ValueError) as e:  # a parser giving up on a pathological file
+        yield LoadError(str(path), None, f"cannot read the file ({type(e).__name__}: {str(e)[:120]})")
 
 
 def expand(paths: list[Path]) -> Iterator[Path | LoadError]:

@@ -18,7 +18,7 @@ from ingest.chunking import make_chunks
 from ingest.claims import ClaimExtractor, extraction_version
 from ingest.loaders import Loaded, LoadError, expand, load_file
 from ingest.sentences import split_sentences
-from rag.settings import ChunkingSettings
+from rag.settings import ChunkingSettings, IngestSettings
 from rag.store import ArticleWrite, Store
 from rag.types import Article, Chunk, Claim, Sentence
 
@@ -80,13 +80,15 @@ def _sentence_vectors(p: Prepared, span_vecs: Sequence[np.ndarray], dim: int) ->
     return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
 
 
-def collect(paths: Iterable[Path], report: IngestReport, extraction: str | None = None) -> list[tuple[Loaded, str]]:
+def collect(
+    paths: Iterable[Path], report: IngestReport, extraction: str | None = None, limits: IngestSettings | None = None
+) -> list[tuple[Loaded, str]]:
     """Read every input. Failures go to the report; a repeated id is skipped when its content is
     identical and refused when it differs."""
     seen: dict[str, tuple[str, str]] = {}  # id -> (origin, version)
     out: list[tuple[Loaded, str]] = []
     for item in expand(list(paths)):
-        results = [item] if isinstance(item, LoadError) else load_file(item)
+        results = [item] if isinstance(item, LoadError) else load_file(item, limits)
         for r in results:
             if isinstance(r, LoadError):
                 report.failed.append(r)
@@ -120,7 +122,7 @@ def ingest(
     report = IngestReport()
     extractor = extractor or ClaimExtractor(lexicon=load_lexicon(store.settings.claims.lexicon))
     store.reconcile()
-    loaded = collect(paths, report, extractor.version)
+    loaded = collect(paths, report, extractor.version, store.settings.ingest)
     if on_error:
         for e in report.failed:
             on_error(e)
@@ -141,27 +143,34 @@ def ingest(
             batch = pending[b : b + batch_articles]
             prepared: list[tuple[Prepared, bool]] = []
             for item, version, existed in batch:
-                p = prepare(item, version, store.settings.chunking)
+                try:
+                    p = prepare(item, version, store.settings.chunking)
+                except (ValueError, RecursionError, MemoryError) as e:
+                    _fail(report, on_error, item, f"could not split the article: {_reason(e)}")
+                    continue
                 if p.sentences:
                     prepared.append((p, existed))
                 else:
                     _fail(report, on_error, item, "no sentences found in the article text")
-            texts = [c.text for p, _ in prepared for c, _ in p.chunks]
-            spans = [s for p, _ in prepared for _, s in p.chunks]
             # Claim extraction (spaCy, one core) overlaps with embedding (onnxruntime releases the GIL).
-            claims = pool.submit(lambda ps: [extractor.extract(p.loaded.article.id, p.sentences, p.loaded.article.text) for p, _ in ps], prepared)
-            chunk_vecs, span_vecs = store.embedder.embed_with_spans(texts, spans)
-            for (p, _), found in zip(prepared, claims.result()):
-                p.claims = found
-            writes, pos = [], 0
-            for p, _ in prepared:
-                n = len(p.chunks)
+            claims = pool.submit(_extract_each, extractor, [p for p, _ in prepared])
+            vectors = _embed_each(store, [p for p, _ in prepared])
+            found = claims.result()
+            kept: list[tuple[Prepared, bool]] = []
+            writes: list[ArticleWrite] = []
+            for (p, existed), vecs, extracted in zip(prepared, vectors, found):
+                error = vecs if isinstance(vecs, str) else extracted if isinstance(extracted, str) else None
+                if error is not None:
+                    _fail(report, on_error, p.loaded, error)
+                    continue
+                p.claims = extracted
+                kept.append((p, existed))
                 writes.append(ArticleWrite(
                     article=p.loaded.article, version=p.version, origin=p.loaded.origin, sentences=p.sentences,
-                    chunks=[c for c, _ in p.chunks], chunk_vecs=chunk_vecs[pos : pos + n],
-                    sentence_vecs=_sentence_vectors(p, span_vecs[pos : pos + n], dim), claims=p.claims,
+                    chunks=[c for c, _ in p.chunks], chunk_vecs=np.asarray(vecs[0]),
+                    sentence_vecs=_sentence_vectors(p, vecs[1], dim), claims=p.claims,
                 ))
-                pos += n
+            prepared = kept
             for (p, existed), error in zip(prepared, store.write_many(writes)):
                 if error is not None:
                     _fail(report, on_error, p.loaded, f"could not store the article: {error}")
@@ -178,6 +187,49 @@ def ingest(
     if report.added or report.updated:
         store.lexical()  # build the BM25 index now, not on the first question
     return report
+
+
+def _reason(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"[:300] if not isinstance(e, MemoryError) else "out of memory"
+
+
+def _extract_each(extractor: ClaimExtractor, prepared: list[Prepared]) -> list[list[Claim] | str]:
+    """Claims per article; an article whose text breaks the parser fails alone, not its batch."""
+    out: list[list[Claim] | str] = []
+    for p in prepared:
+        try:
+            out.append(extractor.extract(p.loaded.article.id, p.sentences, p.loaded.article.text))
+        except Exception as e:  # noqa: BLE001 - any parser failure is this article's error line
+            out.append(f"could not extract claims: {_reason(e)}")
+    return out
+
+
+def _embed_each(store: Store, prepared: list[Prepared]) -> list[tuple[list, list] | str]:
+    """Chunk and span vectors per article. The batch is embedded at once; when that fails each article
+    is embedded alone, so one bad article costs only its own error line."""
+    def run(ps: list[Prepared]) -> list[tuple[list, list]]:
+        texts = [c.text for p in ps for c, _ in p.chunks]
+        spans = [s for p in ps for _, s in p.chunks]
+        chunk_vecs, span_vecs = store.embedder.embed_with_spans(texts, spans)
+        out, pos = [], 0
+        for p in ps:
+            n = len(p.chunks)
+            out.append((list(chunk_vecs[pos : pos + n]), list(span_vecs[pos : pos + n])))
+            pos += n
+        return out
+
+    try:
+        return run(prepared)
+    except Exception as e:  # noqa: BLE001 - retried one by one below to find the article at fault
+        if len(prepared) == 1:
+            return [f"could not embed the article: {_reason(e)}"]
+    out: list[tuple[list, list] | str] = []
+    for p in prepared:
+        try:
+            out.extend(run([p]))
+        except Exception as e:  # noqa: BLE001
+            out.append(f"could not embed the article: {_reason(e)}")
+    return out
 
 
 def _fail(report: IngestReport, on_error, loaded: Loaded, error: str) -> None:

@@ -67,6 +67,14 @@ class AnswerSettings(BaseModel):
     )
 
 
+class IngestSettings(BaseModel):
+    """Caps that keep one hostile or broken input from hanging or swamping an ingest; each refusal names its cap."""
+
+    max_file_bytes: int = Field(default=64 * 1024 * 1024, ge=1, description="Files larger than this are refused")
+    max_article_chars: int = Field(default=2_000_000, ge=100, description="Articles longer than this are refused")
+    max_file_seconds: float = Field(default=300.0, gt=0, description="Reading one file's records stops after this long")
+
+
 class AttributionSettings(BaseModel):
     """How attribution questions pick claims (see rag/attribution/answer.py)."""
 
@@ -162,6 +170,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
     claims: ClaimsSettings = Field(default_factory=ClaimsSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     attribution: AttributionSettings = Field(default_factory=AttributionSettings)
     openai_api_key: str = Field(default="", validation_alias="OPENAI_API_KEY")
     llm: LLMSettings = Field(default_factory=LLMSettings, description="Chat model endpoint (WHOSAID_LLM_* variables)")

@@ -81,16 +81,13 @@ class Store:
         vectors, already upserted, are orphans that :meth:`reconcile` removes).
         """
         old = {it.article.id: self.catalogue.chunk_ids(self.space, it.article.id) for it in items}
-        chunks = [c for it in items for c in it.chunks]
-        if chunks:
-            self.vectors.add(
-                [c.id for c in chunks],
-                np.concatenate([it.chunk_vecs for it in items if it.chunks]),
-                [{"article_id": c.article_id, "first": c.first, "last": c.last} for c in chunks],
-            )
+        failed = self._add_vectors(items)
         results: list[Exception | None] = []
         stale: set[str] = set()
         for it in items:
+            if it.article.id in failed:
+                results.append(failed[it.article.id])
+                continue
             try:
                 self.catalogue.write_article(self.space, it.article, it.version, it.origin, it.sentences, it.chunks, it.sentence_vecs, it.claims)
             except Exception as e:  # noqa: BLE001 - one article's failure must not stop the others
@@ -101,6 +98,32 @@ class Store:
         if stale:
             self.vectors.delete(sorted(stale))
         return results
+
+    def _add_vectors(self, items: Sequence["ArticleWrite"]) -> dict[str, Exception]:
+        """Upsert every item's chunk vectors, in one go when that works, else article by article so
+        that a refusal keeps out only the article it concerns. Returns the errors by article id."""
+        def add(part: Sequence["ArticleWrite"]) -> None:
+            chunks = [c for it in part for c in it.chunks]
+            if chunks:
+                self.vectors.add(
+                    [c.id for c in chunks],
+                    np.concatenate([it.chunk_vecs for it in part if it.chunks]),
+                    [{"article_id": c.article_id, "first": c.first, "last": c.last} for c in chunks],
+                )
+
+        try:
+            add(items)
+            return {}
+        except Exception as e:  # noqa: BLE001 - find the article at fault below
+            if len(items) == 1:
+                return {items[0].article.id: e}
+        failed: dict[str, Exception] = {}
+        for it in items:
+            try:
+                add([it])
+            except Exception as e:  # noqa: BLE001
+                failed[it.article.id] = e
+        return failed
 
     def delete(self, article_id: str) -> bool:
         ids = self.catalogue.delete_article(self.space, article_id)

@@ -533,3 +533,83 @@ def test_delete_removes_from_catalogue_and_chroma(store: Store, stored: dict) ->
     assert store.delete("harbour") is False
     assert store.delete("never-existed") is False
     assert_consistent(store)
+
+
+def test_an_article_that_breaks_a_step_fails_alone(tmp_path: Path, store: Store, stored: dict, monkeypatch) -> None:
+    """One article that makes the embedder raise and one that makes claim extraction raise, in the
+    same batch as good ones: each gets its own error line, the good ones land, nothing stored moves."""
+    from ingest.claims import ClaimExtractor
+
+    embed, extract = store.embedder.embed_with_spans, ClaimExtractor.extract
+
+    def poisoned_embed(texts, spans):
+        if any("zzembedpoison" in t for t in texts):
+            raise RuntimeError("embedder exploded")
+        return embed(texts, spans)
+
+    def poisoned_extract(self, article_id, sentences, text):
+        if "zzclaimpoison" in text:
+            raise ValueError("parser exploded")
+        return extract(self, article_id, sentences, text)
+
+    monkeypatch.setattr(store.embedder, "embed_with_spans", poisoned_embed)
+    monkeypatch.setattr(ClaimExtractor, "extract", poisoned_extract)
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    rows = [{"id": f"ok-{i}", "title": f"Story {i}", "text": f"The mayor said the bridge {i} would open. Crews agreed."} for i in range(3)]
+    rows.insert(1, {"id": "bad-embed", "title": "T", "text": "The mayor said zzembedpoison would open."})
+    rows.insert(3, {"id": "bad-claims", "title": "T", "text": "The mayor said zzclaimpoison would open."})
+    (folder / "mixed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = run([folder], store)
+    errors = {e.error.split("'")[1]: e.error for e in report.failed}
+    assert set(errors) == {"bad-embed", "bad-claims"}, errors
+    assert "could not embed the article: RuntimeError: embedder exploded" in errors["bad-embed"]
+    assert "could not extract claims: ValueError: parser exploded" in errors["bad-claims"]
+    assert all(e.path.endswith("mixed.jsonl") for e in report.failed)
+    assert sorted(report.added_ids) == ["ok-0", "ok-1", "ok-2"]
+    for i in ("bad-embed", "bad-claims"):
+        assert store.catalogue.article(store.space, i) is None
+    for i in stored["before"]:
+        assert snapshot(store, i) == stored["before"][i]
+    assert_consistent(store)
+
+
+def test_a_vector_store_refusal_keeps_out_only_its_article(tmp_path: Path, store: Store, stored: dict, monkeypatch) -> None:
+    add = store.vectors.add
+
+    def refusing(ids, vectors, metadatas):
+        if any(m["article_id"] == "refused" for m in metadatas):
+            raise RuntimeError("Batch size is greater than max batch size")
+        return add(ids, vectors, metadatas)
+
+    monkeypatch.setattr(store.vectors, "add", refusing)
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    rows = [{"id": i, "title": "T", "text": f"The mayor said {i} would open."} for i in ("ok-a", "refused", "ok-b")]
+    (folder / "mixed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = run([folder], store)
+    assert [e.error.split("'")[1] for e in report.failed] == ["refused"]
+    assert "could not store the article" in report.failed[0].error
+    assert sorted(report.added_ids) == ["ok-a", "ok-b"]
+    for i in stored["before"]:
+        assert snapshot(store, i) == stored["before"][i]
+    assert_consistent(store)
+
+
+def test_caps_refuse_with_the_cap_named(tmp_path: Path) -> None:
+    from rag.settings import IngestSettings
+
+    limits = IngestSettings(max_file_bytes=1000, max_article_chars=200)
+    big = tmp_path / "big.txt"
+    big.write_text("Title\n\n" + "The mayor said no. " * 100)
+    [err] = list(load_file(big, limits))
+    assert "over the 1000 bytes cap (WHOSAID_INGEST__MAX_FILE_BYTES)" in err.error
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"id": "short", "text": "The mayor said no."}) + "\n" + json.dumps({"id": "long", "text": "x " * 150}) + "\n")
+    short, long = list(load_file(rows, limits))
+    assert short.article.id == "short"
+    assert long.line == 2 and "300 characters, over the 200 cap (WHOSAID_INGEST__MAX_ARTICLE_CHARS)" in long.error
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    [err] = list(load_file(deep))
+    assert err.path == str(deep) and "nested too deeply" in err.error
