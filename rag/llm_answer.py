@@ -83,13 +83,16 @@ def build_messages(
     return [SystemMessage(SYSTEM), HumanMessage("\n".join(parts))]
 
 
+REWRITE_TURNS = 6
+REWRITE_TURN_CHARS = 1000
 REWRITE = """Rewrite the last question of this conversation as one standalone question that keeps every
 name and subject it refers to. Reply with the question only."""
 
 
 def rewrite_question(model: BaseChatModel, question: str, history: Sequence[tuple[str, str]]) -> str:
     """Turn a follow-up ("and what did Syria say?") into a standalone question using the conversation."""
-    turns = "\n".join(f"{role}: {text}" for role, text in history[-6:])
+    # the last few turns, each cut short: a long conversation never becomes a long prompt
+    turns = "\n".join(f"{role}: {text[:REWRITE_TURN_CHARS]}" for role, text in history[-REWRITE_TURNS:])
     reply = model.invoke([SystemMessage(REWRITE), HumanMessage(f"{turns}\nuser: {question}")])
     text = reply.content if isinstance(reply.content, str) else ""
     text = text.strip().strip('"').splitlines()[0].strip() if text.strip() else ""

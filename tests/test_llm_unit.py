@@ -225,3 +225,15 @@ def test_langchain_generic_fake_model_streams_inline_markers(store: Store) -> No
     answer = Engine(store, chat_model=model, llm=LLMSettings(api_key="x")).ask(QUESTION)
     assert answer.mode == "llm" and [c.marker for c in answer.citations] == [n]
     assert answer.text == f"The authority ruled out water rationing. [{n}]"
+
+
+def test_rewrite_prompt_stays_small_whatever_the_history() -> None:
+    """A long conversation never becomes a long prompt: the last REWRITE_TURNS turns, each cut."""
+    from rag.llm_answer import REWRITE_TURN_CHARS, REWRITE_TURNS, rewrite_question
+
+    model = ScriptedChatModel(replies=["What did Brandt deny?"])
+    history = [("user" if i % 2 == 0 else "assistant", f"turn {i} " + "x" * 200_000) for i in range(50)]
+    assert rewrite_question(model, "and Brandt?", history) == "What did Brandt deny?"
+    prompt = "".join(str(m.content) for m in model.calls[0])
+    assert len(prompt) < REWRITE_TURNS * (REWRITE_TURN_CHARS + 20) + 1000
+    assert "turn 49" in prompt and "turn 43" not in prompt
