@@ -114,26 +114,59 @@ def ingest(
     on_error: Callable[[LoadError], None] | None = None,
     extractor: ClaimExtractor | None = None,
 ) -> IngestReport:
-    """Ingest files and folders into ``store``; safe to interrupt and run again."""
-    from tqdm import tqdm
+    """Ingest files and folders into ``store``; safe to interrupt and run again. Holds the data
+    directory's write lock (:class:`rag.store.StoreBusy` when another writer has it)."""
+    report = IngestReport()
+    extractor = extractor or make_extractor(store)
+    with store.writing():
+        store.reconcile()
+        loaded = collect(paths, report, extractor.version, store.settings.ingest)
+        if on_error:
+            for e in report.failed:
+                on_error(e)
+        pending: list[tuple[Loaded, str, bool]] = []
+        for item, version in loaded:
+            old = store.catalogue.version(store.space, item.article.id)
+            if old == version:
+                report.unchanged += 1
+            else:
+                pending.append((item, version, old is not None))
+        _store_all(store, pending, extractor, report, on_error, progress=progress, batch_articles=batch_articles)
+    return report
 
+
+def rebuild(store: Store, article_ids: Sequence[str], *, progress: bool = False, extractor: ClaimExtractor | None = None) -> IngestReport:
+    """Derive everything stored for these articles again from the text the catalogue keeps (their
+    sentences, chunks, vectors and claims), as an ingest of their source files would: for
+    ``whosaid doctor``, which needs no source file. The caller holds the write lock."""
+    report = IngestReport()
+    extractor = extractor or make_extractor(store)
+    pending: list[tuple[Loaded, str, bool]] = []
+    origins = {r.id: r.origin for r in store.catalogue.list_articles(store.space)}
+    for article_id in article_ids:
+        article = store.catalogue.article(store.space, article_id)
+        if article is not None:
+            path, _, line = origins.get(article_id, "").rpartition(":")
+            where = (path, int(line)) if path and line.isdigit() else (origins.get(article_id, ""), None)
+            pending.append((Loaded(article, *where), article_version(article, extractor.version), True))
+    _store_all(store, pending, extractor, report, None, progress=progress, batch_articles=64)
+    return report
+
+
+def make_extractor(store: Store) -> ClaimExtractor:
+    """The claim extractor for the store's settings (its lexicon file)."""
     from rag.attribution.lexicon import load_lexicon
 
-    report = IngestReport()
-    extractor = extractor or ClaimExtractor(lexicon=load_lexicon(store.settings.claims.lexicon))
-    store.reconcile()
-    loaded = collect(paths, report, extractor.version, store.settings.ingest)
-    if on_error:
-        for e in report.failed:
-            on_error(e)
+    return ClaimExtractor(lexicon=load_lexicon(store.settings.claims.lexicon))
 
-    pending: list[tuple[Loaded, str, bool]] = []
-    for item, version in loaded:
-        old = store.catalogue.version(store.space, item.article.id)
-        if old == version:
-            report.unchanged += 1
-        else:
-            pending.append((item, version, old is not None))
+
+def _store_all(
+    store: Store, pending: list[tuple[Loaded, str, bool]], extractor: ClaimExtractor, report: IngestReport,
+    on_error: Callable[[LoadError], None] | None, *, progress: bool, batch_articles: int,
+) -> None:
+    """Split, embed, extract and store ``(loaded, version, existed)`` in batches, each article all or
+    nothing; then build the BM25 index."""
+    from tqdm import tqdm
 
     dim = store.embedder.dim
     bar = tqdm(total=len(pending), unit="article", desc="ingest", disable=not progress, file=sys.stderr)
@@ -186,7 +219,6 @@ def ingest(
         bar.close()
     if report.added or report.updated:
         store.lexical()  # build the BM25 index now, not on the first question
-    return report
 
 
 def _reason(e: BaseException) -> str:

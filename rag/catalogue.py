@@ -212,6 +212,61 @@ class Catalogue:
             (space,),
         )
 
+    # -- health (whosaid doctor) -----------------------------------------------------------------
+    def integrity(self) -> str:
+        """SQLite's own page-level check: ``"ok"`` or its first complaint."""
+        return str(self._db.execute("PRAGMA quick_check").fetchone()[0])
+
+    @staticmethod
+    def _orphans(table: str) -> str:
+        return (f"FROM {table} WHERE space=? AND NOT EXISTS "
+                f"(SELECT 1 FROM articles a WHERE a.space={table}.space AND a.id={table}.article_id)")
+
+    def orphan_rows(self, space: str) -> dict[str, int]:
+        """Rows whose article is gone, per table (one transaction writes an article, so only damage
+        from outside whosaid leaves these)."""
+        return {t: self._db.execute(f"SELECT COUNT(*) {self._orphans(t)}", (space,)).fetchone()[0] for t in ("sentences", "chunks", "claims")}
+
+    def delete_orphan_rows(self, space: str) -> int:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            gone = sum(db.execute(f"DELETE {self._orphans(t)}", (space,)).rowcount for t in ("sentences", "chunks", "claims"))
+            if gone:
+                self._bump(space)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return gone
+
+    def broken_articles(self, space: str) -> dict[str, str]:
+        """Articles whose stored rows do not fit together, with the first reason found: no sentences,
+        sentence numbers with gaps, offsets that do not reproduce the sentence, chunks or claims that
+        point outside the article's sentences."""
+        checks = [
+            ("no sentences", "SELECT a.id FROM articles a WHERE a.space=? AND NOT EXISTS "
+             "(SELECT 1 FROM sentences s WHERE s.space=a.space AND s.article_id=a.id)"),
+            ("sentence numbers have gaps", "SELECT article_id FROM sentences WHERE space=? GROUP BY article_id "
+             "HAVING MIN(idx) != 0 OR MAX(idx) != COUNT(*) - 1"),
+            ("a sentence's offsets do not reproduce its text", 'SELECT s.article_id FROM sentences s JOIN articles a '
+             'ON a.space=s.space AND a.id=s.article_id WHERE s.space=? AND substr(a.text, s.start + 1, s."end" - s.start) != s.text'),
+            ("a chunk points outside the sentences", "SELECT c.article_id FROM chunks c WHERE c.space=? AND (c.first < 0 OR c.first > c.last "
+             "OR c.last >= (SELECT COUNT(*) FROM sentences s WHERE s.space=c.space AND s.article_id=c.article_id))"),
+            # a claim's sentence ids read "<article id>:<index>"
+            ("a claim points outside the sentences", "SELECT c.article_id FROM claims c, json_each(c.sentence_ids) j WHERE c.space=? AND "
+             "(substr(j.value, 1, length(c.article_id) + 1) != c.article_id || ':' OR NOT EXISTS (SELECT 1 FROM sentences s "
+             "WHERE s.space=c.space AND s.article_id=c.article_id AND s.idx = CAST(substr(j.value, length(c.article_id) + 2) AS INTEGER)))"),
+        ]
+        found: dict[str, str] = {}
+        for reason, q in checks:
+            for (article_id,) in self._db.execute(q, (space,)):
+                found.setdefault(article_id, reason)
+        return found
+
+    def versions(self, space: str) -> dict[str, str]:
+        return dict(self._db.execute("SELECT id, version FROM articles WHERE space=?", (space,)))
+
     # -- reads --------------------------------------------------------------------------------
     def generation(self, space: str) -> int:
         """Changes whenever the space's content changes; keys derived caches such as BM25."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from rag.lexical import LexicalIndex
 from rag.settings import Settings
 from rag.types import Article, Chunk, Claim, Sentence
 from rag.vectors import ChromaVectors, make_chroma_client
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 
 @dataclass
@@ -35,6 +38,10 @@ class ArticleWrite:
     chunk_vecs: np.ndarray
     sentence_vecs: np.ndarray | None
     claims: Sequence[Claim] = ()
+
+
+class StoreBusy(RuntimeError):
+    """Another process holds the data directory's write lock."""
 
 
 @dataclass
@@ -126,11 +133,12 @@ class Store:
         return failed
 
     def delete(self, article_id: str) -> bool:
-        ids = self.catalogue.delete_article(self.space, article_id)
-        if ids:
-            self.vectors.delete(ids)
-            return True
-        return False
+        with self.writing():
+            ids = self.catalogue.delete_article(self.space, article_id)
+            if ids:
+                self.vectors.delete(ids)
+                return True
+            return False
 
     def reconcile(self) -> ReconcileReport:
         """Make Chroma hold exactly the chunks the catalogue lists."""
@@ -151,13 +159,67 @@ class Store:
             report.restored = len(chunks)
         return report
 
+    # -- one writer at a time ---------------------------------------------------------------------
+    def writing(self, wait: float = 0.0) -> "FileLock":
+        """The data directory's write lock, held by ingest, delete and doctor's repairs: a second
+        writer's reconcile would otherwise delete the vectors the first has added but not yet
+        committed. The kernel drops the lock when its holder dies (even by SIGKILL), so a crash never
+        leaves it held. Raises :class:`StoreBusy` when it is not free within ``wait`` seconds."""
+        from filelock import FileLock, Timeout
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.home / "write.lock"), timeout=wait)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise StoreBusy(f"{self.home}: another whosaid ingest, delete or doctor is writing here; try again when it ends") from None
+        return lock
+
     # -- lexical index ------------------------------------------------------------------------
+    def _lexical_dir(self) -> Path:
+        return self.home / "lexical" / self.space
+
+    def lexical_health(self) -> str | None:
+        """What is wrong with the BM25 index on disk, or None. Rebuilding is always safe: it is
+        derived from the catalogue."""
+        directory = self._lexical_dir()
+        leftovers = list(directory.parent.glob(".tmp-*")) if directory.parent.is_dir() else []
+        stamp = directory / "generation"
+        known = self.catalogue.chunk_ids(self.space)
+        if not stamp.is_file():
+            return "missing" if known else None
+        generation = self.catalogue.generation(self.space)
+        built = stamp.read_text().strip()
+        if built != str(generation):
+            return f"stale (built at catalogue generation {built or '?'}, catalogue now at {generation})"
+        try:
+            index = LexicalIndex.load(directory)
+        except (OSError, ValueError, KeyError) as e:
+            return f"unreadable ({type(e).__name__})"
+        if len(index.ids) != len(set(index.ids)) or set(index.ids) != known:
+            return f"holds {len(index.ids)} chunks, the catalogue {len(known)}"
+        if leftovers:
+            return f"{len(leftovers)} half-written index folder(s) left by an interrupted save"
+        return None
+
+    def rebuild_lexical(self) -> LexicalIndex:
+        """Throw the on-disk index and any half-written save away and build it again."""
+        import shutil
+
+        directory = self._lexical_dir()
+        if directory.parent.is_dir():
+            for leftover in directory.parent.glob(".tmp-*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+        (directory / "generation").unlink(missing_ok=True)
+        self._lexical = None
+        return self.lexical()
+
     def lexical(self) -> LexicalIndex:
         """BM25 over the space's chunks: from memory, else from disk, else rebuilt and saved."""
         generation = self.catalogue.generation(self.space)
         if self._lexical and self._lexical[0] == generation:
             return self._lexical[1]
-        directory = self.home / "lexical" / self.space
+        directory = self._lexical_dir()
         index: LexicalIndex | None = None
         stamp = directory / "generation"
         if stamp.is_file() and stamp.read_text().strip() == str(generation):

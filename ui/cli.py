@@ -74,12 +74,15 @@ def ingest(
     """Ingest articles; unchanged ones are skipped, changed ones replaced. Exit 1 if any input failed."""
     from ingest.pipeline import ingest as run_ingest
     from rag.embeddings import EmbedderError
+    from rag.store import StoreBusy
 
     store = _store(home, collection)
     try:
         report = run_ingest(paths, store, progress=progress and sys.stderr.isatty(), on_error=lambda e: typer.echo(f"error: {e}", err=True))
     except EmbedderError as e:
         _die(str(e))
+    except StoreBusy as e:
+        _die(str(e), 3)
     finally:
         store.close()
     if as_json:
@@ -208,12 +211,51 @@ def delete(
     home: Home = None,
 ) -> None:
     """Delete an article, its sentences and its vectors."""
+    from rag.store import StoreBusy
+
     store = _store(home, collection)
-    found = store.delete(article_id)
-    store.close()
+    try:
+        found = store.delete(article_id)
+    except StoreBusy as e:
+        _die(str(e), 3)
+    finally:
+        store.close()
     if not found:
         _die(f"no article '{article_id}' in collection '{store.settings.collection}'", 1)
     typer.echo(f"deleted {article_id}")
+
+
+@app.command()
+def doctor(
+    check: Annotated[bool, typer.Option("--check", help="Only report; change nothing")] = False,
+    collection: Collection = None,
+    home: Home = None,
+    as_json: AsJson = False,
+) -> None:
+    """Check that the catalogue, the vectors and the lexical index agree; repair what can be repaired.
+    Exit 0 when healthy (or repaired), 1 when a problem remains."""
+    from ingest.doctor import doctor as run_doctor
+    from rag.catalogue import CatalogueError
+    from rag.store import StoreBusy
+
+    store = _store(home, collection)
+    try:
+        report = run_doctor(store, repair=not check, say=None if as_json else typer.echo, progress=sys.stderr.isatty())
+    except StoreBusy as e:
+        _die(str(e), 3)
+    except CatalogueError as e:
+        _die(str(e))
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(report.to_json_dict()))
+    else:
+        c = report.counts
+        held = (f"{c['articles']} articles, {c['sentences']} sentences, {c['chunks']} chunks, {c['claims']} claims, "
+                f"{c['vectors']} vectors: ") if c else ""
+        typer.echo(held + ("healthy" if report.healthy else "problems remain"))
+    if not report.healthy:
+        raise typer.Exit(1)
 
 
 @app.command("eval")
@@ -368,7 +410,14 @@ def _listen(host: str, port: int):
 
 
 def main() -> None:
-    app()
+    import sqlite3
+
+    try:
+        app(standalone_mode=True)
+    except sqlite3.DatabaseError as e:  # a damaged catalogue file: one line, whatever the command
+        typer.echo(f"whosaid: the catalogue cannot be read ({e}); see `whosaid doctor`, then restore a backup "
+                   "or move catalogue.sqlite3 away and ingest again", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
