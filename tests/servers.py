@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import pytest
 
@@ -24,20 +25,48 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+T = TypeVar("T")
+
+
+def poll(condition: Callable[[], T], *, what: str, proc: subprocess.Popen | None = None,
+         progress: Callable[[], object] | None = None, stall: float = 900, interval: float = 0.05) -> T:
+    """Wait until ``condition()`` is truthy and return it. CI machines may be loaded many times over,
+    so there is no deadline while work goes on: the wait fails only when ``proc`` ends first, or
+    when ``progress()`` (default: nothing) has not changed for ``stall`` seconds."""
+    last, since = (progress() if progress else None), time.monotonic()
+    while True:
+        value = condition()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            err = proc.stderr.read() if proc.stderr and not proc.stderr.closed else b""
+            pytest.fail(f"{what}: the process ended (rc {proc.returncode}) first: {err[-2000:]!r}")
+        now = progress() if progress else None
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since > stall:
+            pytest.fail(f"{what}: no progress for {stall:.0f} s")
+        time.sleep(interval)
+
+
 @contextmanager
-def serving(command: Sequence[str], ready_url: str, timeout: float = 60, name: str = "server") -> Iterator[subprocess.Popen]:
+def serving(command: Sequence[str], ready_url: str, timeout: float = 600, name: str = "server") -> Iterator[subprocess.Popen]:
     """Run ``command`` until ``ready_url`` answers; stop it afterwards."""
-    proc = subprocess.Popen(list(command), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tempfile.TemporaryFile()  # a pipe nobody reads would fill up and stall the server
+    proc = subprocess.Popen(list(command), stdout=subprocess.DEVNULL, stderr=log)
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            log.seek(0)
+            pytest.fail(f"{name} exited (rc {proc.returncode}) before it was ready: {log.read()[-2000:]!r}")
+        try:
+            urllib.request.urlopen(ready_url, timeout=5)
+            return True
+        except OSError:
+            return False
+
     try:
-        deadline = time.time() + timeout
-        while True:
-            try:
-                urllib.request.urlopen(ready_url, timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    pytest.fail(f"{name} did not start")
-                time.sleep(0.3)
+        poll(ready, what=f"{name} did not start", stall=timeout, interval=0.3)
         yield proc
     finally:
         proc.terminate()
@@ -45,3 +74,4 @@ def serving(command: Sequence[str], ready_url: str, timeout: float = 60, name: s
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()

@@ -33,7 +33,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     subprocess.run([sys.executable, "-m", "ui.cli", "ingest", str(corpus)], env=env, check=True, capture_output=True)
     port = free_port()
     command = [sys.executable, "-m", "ui.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--home", str(home)]
-    with serving(command, f"http://127.0.0.1:{port}/healthz", timeout=90, name="whosaid serve"):
+    with serving(command, f"http://127.0.0.1:{port}/healthz", name="whosaid serve"):
         yield f"http://127.0.0.1:{port}"
 
 

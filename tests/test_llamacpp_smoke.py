@@ -43,7 +43,7 @@ def llama_server():
     port = free_port()
     command = [python, "-m", "llama_cpp.server", "--model", gguf, "--n_threads", "2", "--n_ctx", "4096",
                "--host", "127.0.0.1", "--port", str(port)]
-    with serving(command, f"http://127.0.0.1:{port}/v1/models", timeout=120, name="llama.cpp server"):
+    with serving(command, f"http://127.0.0.1:{port}/v1/models", name="llama.cpp server"):
         yield f"http://127.0.0.1:{port}/v1"
 
 

@@ -1,14 +1,18 @@
 """A killed ingest leaves a consistent store, and the next run completes it.
 
 The first test SIGKILLs the real ``whosaid ingest`` (real MiniLM embedder, real Chroma, real SQLite)
-while it is writing; the second simulates a crash between the Chroma write and the catalogue write
-inside one process.
+while it is writing; the soak test kills it at least 20 times at random points of a 200-article
+ingest whose articles keep changing, and checks that the final store equals a clean ingest's; the
+last test simulates a crash between the Chroma write and the catalogue write inside one process.
+No wait has a deadline: a loaded machine is slow, not broken; a wait fails only when nothing moves
+for many minutes.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -19,55 +23,19 @@ from pathlib import Path
 import pytest
 
 from ingest.loaders import LoadError, load_file
-from ingest.pipeline import article_version, ingest, prepare
+from ingest.pipeline import ingest, prepare
 from rag.catalogue import Catalogue
 from rag.embeddings import MiniLMOnnxEmbedder
 from rag.engine import Engine
 from rag.settings import Settings
 from rag.store import Store
+from tests.reliability.state import differences, read_state_fresh
+from tests.reliability.runs import (
+    N, Ingest, assert_whole_articles, catalogue_generation, catalogue_rows, catalogue_versions, expected_state, write_corpus,
+)
+from tests.servers import poll
 
-ROOT = Path(__file__).resolve().parents[1]
-N = 300
-SUBJECTS = ["minister", "mayor", "spokesperson", "general", "governor", "chief executive", "union leader", "ambassador"]
-VERBS = ["denied", "confirmed", "rejected", "welcomed", "questioned", "announced"]
-OBJECTS = ["the port sale", "the new budget", "the border talks", "the vaccine contract", "the rail strike", "the rationing plan"]
-
-
-def write_corpus(path: Path) -> None:
-    with path.open("w") as f:
-        for i in range(N):
-            sentences = [
-                f"In report {i}, the {SUBJECTS[(i + j) % 8]} {VERBS[(i * j + j) % 6]} {OBJECTS[(i + 2 * j) % 6]} on day {i * 7 + j}."
-                for j in range(6)
-            ]
-            f.write(json.dumps({"id": f"kill-{i:03d}", "title": f"Report number {i}", "source": "Wire", "text": " ".join(sentences)}) + "\n")
-
-
-def expected_state(corpus: Path) -> dict[str, tuple[str, str, set[str], int]]:
-    """What a complete ingest must store per article: version, text, chunk ids, sentence count."""
-    chunking = Settings().chunking
-    out = {}
-    for loaded in load_file(corpus):
-        assert not isinstance(loaded, LoadError), loaded
-        version = article_version(loaded.article)
-        p = prepare(loaded, version, chunking)
-        out[loaded.article.id] = (version, loaded.article.text, {c.id for c, _ in p.chunks}, len(p.sentences))
-    assert len(out) == N
-    return out
-
-
-def catalogue_rows(db_path: Path) -> int:
-    """Articles committed so far, read without creating or locking anything."""
-    if not db_path.exists():
-        return 0
-    try:
-        con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1)
-        try:
-            return con.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def chroma_ids_in_subprocess(env: dict) -> set[str]:
@@ -77,7 +45,7 @@ def chroma_ids_in_subprocess(env: dict) -> set[str]:
         "from rag.store import Store; s = Store(Settings(), MiniLMOnnxEmbedder()); "
         "print(json.dumps(sorted(s.vectors.ids())))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr
     return set(json.loads(proc.stdout))
 
@@ -88,49 +56,28 @@ def test_sigkill_mid_ingest_then_rerun_completes(tmp_path: Path, _isolated_home:
     corpus = tmp_path / "corpus.jsonl"
     write_corpus(corpus)
     expected = expected_state(corpus)
+    assert len(expected) == N
     db_path = home / "catalogue.sqlite3"
     env = {**os.environ, "WHOSAID_HOME": str(home), "WHOSAID_EMBEDDER__BATCH_SIZE": "8"}
-    cmd = [sys.executable, "-m", "ui.cli", "ingest", str(corpus), "--no-progress", "--json"]
 
     # 1. start the real ingest and SIGKILL it once some, but not all, articles are committed
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
+    run = Ingest(corpus, env)
     try:
-        while True:
-            rows = catalogue_rows(db_path)
-            if 0 < rows < N:
-                break
-            if proc.poll() is not None:
-                pytest.fail(f"ingest ended (rc {proc.returncode}, {rows} rows) before it could be killed: {proc.stderr.read()!r}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"no catalogue rows within 60 s (rows={rows})")
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        rows = poll(lambda: catalogue_rows(db_path), what="first committed article", proc=run.proc, interval=0.01)
+        assert rows < N, "every article was committed before the kill could land"
+        run.kill()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+        if run.proc.poll() is None:
+            run.kill()
+    assert run.proc.returncode == -signal.SIGKILL
 
     # 2. the catalogue holds whole articles only: each committed one has exactly its sentences and chunks
+    assert_whole_articles(db_path, expected, [])
+    committed = catalogue_versions(db_path)
+    assert 0 < len(committed) < N
     con = sqlite3.connect(str(db_path))
-    try:
-        committed = {i: v for i, v in con.execute("SELECT id, version FROM articles")}
-        assert 0 < len(committed) < N
-        for article_id, version in committed.items():
-            want_version, want_text, want_chunks, want_sentences = expected[article_id]
-            assert version == want_version
-            n_sentences = con.execute("SELECT COUNT(*) FROM sentences WHERE article_id=?", (article_id,)).fetchone()[0]
-            chunk_ids = {r[0] for r in con.execute("SELECT id FROM chunks WHERE article_id=?", (article_id,))}
-            assert n_sentences == want_sentences
-            assert chunk_ids == want_chunks
-        # no rows belong to an article that is not in the catalogue
-        assert not con.execute("SELECT COUNT(*) FROM sentences WHERE article_id NOT IN (SELECT id FROM articles)").fetchone()[0]
-        assert not con.execute("SELECT COUNT(*) FROM chunks WHERE article_id NOT IN (SELECT id FROM articles)").fetchone()[0]
-        committed_chunks = {r[0] for r in con.execute("SELECT id FROM chunks")}
-    finally:
-        con.close()
+    committed_chunks = {r[0] for r in con.execute("SELECT id FROM chunks")}
+    con.close()
 
     # Chroma after the kill: vectors were written before the catalogue, so every committed chunk has
     # one; anything extra is an orphan from an article the kill interrupted, never anything else.
@@ -140,9 +87,8 @@ def test_sigkill_mid_ingest_then_rerun_completes(tmp_path: Path, _isolated_home:
     assert after_kill - committed_chunks <= uncommitted_chunks
 
     # 3. run again to completion: the rest is added, what was committed is unchanged
-    rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert rerun.returncode == 0, rerun.stderr
-    assert json.loads(rerun.stdout) == {"added": N - len(committed), "updated": 0, "unchanged": len(committed), "failed": []}
+    report = Ingest(corpus, env).finish(db_path)
+    assert report == {"added": N - len(committed), "updated": 0, "unchanged": len(committed), "failed": []}
 
     # 4. the store is exactly the complete corpus
     store = Store(Settings(), MiniLMOnnxEmbedder())
@@ -163,6 +109,72 @@ def test_sigkill_mid_ingest_then_rerun_completes(tmp_path: Path, _isolated_home:
         assert store.reconcile().removed == 0
     finally:
         store.close()
+
+
+SOAK_ARTICLES = 200
+
+
+@pytest.mark.soak
+def test_twenty_kills_at_random_points_end_in_a_clean_ingests_state(tmp_path: Path) -> None:
+    """At least 20 SIGKILLs at random moments (model loading, reconcile, embedding, the catalogue
+    writes, the BM25 build) of a 200-article ingest; whenever a run completes, a random share of the
+    articles gets a new version, so later kills also land in updates. After each kill the catalogue
+    holds whole articles only; at the end, after one more run, the data directory equals a clean
+    ingest of the final corpus, row for row and vector for vector, and doctor finds nothing."""
+    kills_wanted = int(os.environ.get("WHOSAID_SOAK_KILLS", "20"))
+    rng = random.Random(int(os.environ.get("WHOSAID_SOAK_SEED", "11")))
+    corpus = tmp_path / "corpus.jsonl"
+    edition: dict[int, int] = {}
+    write_corpus(corpus, SOAK_ARTICLES, edition)
+    env_for = lambda home: {**os.environ, "WHOSAID_HOME": str(home), "WHOSAID_EMBEDDER__BATCH_SIZE": "8"}  # noqa: E731
+
+    timing = tmp_path / "timing"
+    t = time.monotonic()
+    Ingest(corpus, env_for(timing)).finish(timing / "catalogue.sqlite3")
+    full = time.monotonic() - t
+
+    home = tmp_path / "crashed"
+    db_path = home / "catalogue.sqlite3"
+    expected, older = expected_state(corpus), []
+    kills, completed, phases = 0, 0, {"before any commit": 0, "while committing": 0, "after the last commit": 0}
+    while kills < kills_wanted:
+        pending = sum(1 for i, v in expected.items() if (catalogue_versions(db_path).get(i) if db_path.exists() else None) != v[0])
+        before, generation = catalogue_rows(db_path), catalogue_generation(db_path)
+        run = Ingest(corpus, env_for(home))
+        if kills % 2:  # at a random moment
+            delay = rng.uniform(0, full * max(pending, 20) / SOAK_ARTICLES + 3)
+            poll(lambda: run.proc.poll() is not None or time.monotonic() - run.started > delay, what="kill point", stall=1200)
+        else:  # in the middle of a batch's writes: its vectors are in Chroma, some articles not yet committed
+            poll(lambda: run.proc.poll() is not None or catalogue_generation(db_path) > generation, what="kill point", stall=1200, interval=0.005)
+        if run.proc.poll() is None:
+            run.kill()
+            kills += 1
+            now = catalogue_rows(db_path)
+            done = sum(1 for i, v in expected.items() if catalogue_versions(db_path).get(i) == v[0])
+            phases["before any commit" if done == SOAK_ARTICLES - pending else "after the last commit" if done == SOAK_ARTICLES else "while committing"] += 1
+            assert now >= before
+            assert_whole_articles(db_path, expected, older)
+            if rng.random() >= 0.5:
+                continue  # else the files change before the rerun, as an editor's would after a crash:
+                # the vectors the killed run added for the old text must not survive
+        else:
+            assert run.proc.returncode == 0, run.stderr()[-3000:]
+            completed += 1
+        older.append(expected)
+        for i in rng.sample(range(SOAK_ARTICLES), rng.randint(20, 120)):
+            edition[i] = edition.get(i, 0) + 1
+        write_corpus(corpus, SOAK_ARTICLES, edition)
+        expected = expected_state(corpus)
+    final = Ingest(corpus, env_for(home)).finish(db_path)
+    assert final["failed"] == [] and final["added"] + final["updated"] + final["unchanged"] == SOAK_ARTICLES
+
+    clean = tmp_path / "clean"
+    Ingest(corpus, env_for(clean)).finish(clean / "catalogue.sqlite3")
+    got, want = read_state_fresh(home), read_state_fresh(clean)
+    assert differences(got, want) == []
+    doctor = subprocess.run([sys.executable, "-m", "ui.cli", "doctor", "--check"], cwd=ROOT, env=env_for(home), capture_output=True, text=True, timeout=1800)
+    assert doctor.returncode == 0 and doctor.stdout.splitlines()[-1].endswith("healthy"), doctor.stdout + doctor.stderr
+    print(f"RELIABILITY crash tried={kills} passed={kills} lost=0 completed_runs={completed} phases={phases} counts={got.counts()}")
 
 
 OLD = (
