@@ -382,14 +382,16 @@ def serve(
     sock = _listen(host, port)  # bound before anything is announced: a taken port is one clear line
     app_ = create_app(settings)
     shown = f"[{host}]" if ":" in host else host
-    typer.echo(f"whosaid: serving the chat at http://{shown}:{port}{server.root_path}/chat "
-               f"(API docs at {server.root_path}/docs); Ctrl-C stops", err=True)
+    base = f"http://{shown}:{port}{server.root_path}"
+    typer.echo(f"whosaid: serving the chat at {base}/chat (widget demo at {base}/embed-demo, API docs at {base}/docs); "
+               "Ctrl-C stops", err=True)
     config = uvicorn.Config(app_, root_path=server.root_path, log_level="warning")
     uvicorn.Server(config).run(sockets=[sock])
 
 
 def _listen(host: str, port: int):
     """A socket bound to host:port, or one line saying why not (exit 3)."""
+    import errno
     import socket
 
     try:
@@ -401,9 +403,10 @@ def _listen(host: str, port: int):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address)
+        sock.listen(2048)  # connections made once the address is announced wait in the backlog
     except OSError as e:
         sock.close()
-        reason = "the port is already in use" if e.errno == 98 else (e.strerror or str(e))
+        reason = "the port is already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
         _die(f"cannot listen on {host}:{port}: {reason}", 3)
     sock.set_inheritable(True)
     return sock
