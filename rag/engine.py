@@ -77,9 +77,10 @@ class Engine:
         if ledger is not None and ledger.abstained:
             # an attribution question the ledger cannot answer abstains and says what was not found;
             # free retrieval would quote whatever sentence is closest, possibly someone else's claim
+            said = ledger.text if standalone == question or self._grounded(standalone, question, history) else ABSTAIN_TEXT
             timings["claims"] = timings["total"] = (time.perf_counter() - t0) * 1000
-            yield DeltaEvent(text=ledger.text)
-            yield DoneEvent(answer=Answer(question=question, text=ledger.text, abstained=True, timings=timings, notice=notice))
+            yield DeltaEvent(text=said)
+            yield DoneEvent(answer=Answer(question=question, text=said, abstained=True, timings=timings, notice=notice))
             return
         if ledger is not None and ledger.documents:
             shown, draft, claims = self.search.candidates(standalone, k, timings, articles=ledger.documents), None, []
@@ -122,6 +123,14 @@ class Engine:
             mode=draft.mode, timings=timings, notice=notice,
         )
         yield DoneEvent(answer=answer)
+
+    def _grounded(self, rewritten: str, question: str, history: Sequence[tuple[str, str]]) -> bool:
+        """Every word of a rewritten question comes from the conversation. A "not found" answer echoes
+        the question's words; those a model brought in itself (a compromised one's "ignore previous
+        instructions") are never echoed."""
+        lexical = self.store.lexical()
+        known = set(lexical.terms(question)).union(*(lexical.terms(text) for _, text in history))
+        return set(lexical.terms(rewritten)) <= known
 
     def _llm(
         self, question: str, shown: list[Candidate], claims: list[Claim], timings: dict[str, float]

@@ -19,8 +19,9 @@ from langchain_core.utils.json import parse_partial_json
 from pydantic import BaseModel, Field, ValidationError
 
 from rag.attribution.render import claim_line
-from rag.citations import MARKER, MARKER_LIKE
+from rag.citations import MARKER, MARKER_LIKE, strip_markers
 from rag.types import Candidate, Claim
+from rag.verify import plain_text
 
 
 class Statement(BaseModel):
@@ -94,8 +95,14 @@ def rewrite_question(model: BaseChatModel, question: str, history: Sequence[tupl
     # the last few turns, each cut short: a long conversation never becomes a long prompt
     turns = "\n".join(f"{role}: {text[:REWRITE_TURN_CHARS]}" for role, text in history[-REWRITE_TURNS:])
     reply = model.invoke([SystemMessage(REWRITE), HumanMessage(f"{turns}\nuser: {question}")])
-    text = reply.content if isinstance(reply.content, str) else ""
-    text = text.strip().strip('"').splitlines()[0].strip() if text.strip() else ""
+    return standalone_question(reply.content if isinstance(reply.content, str) else "", question)
+
+
+def standalone_question(reply: str, question: str) -> str:
+    """The question a rewrite reply holds: its first line, as plain text (it is model output, and may be
+    echoed in a "not found" answer); the original question when the reply holds none."""
+    text = reply.strip().strip('"').splitlines()[0].strip() if reply.strip() else ""
+    text = plain_text(strip_markers(text))
     return text if 3 <= len(text) <= 500 else question
 
 

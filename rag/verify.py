@@ -37,8 +37,29 @@ def _markdown():
 
 def plain_text(text: str) -> str:
     """The words of model output, and nothing a renderer could turn into markup: no HTML (tags, and
-    the content of script and style), no Markdown image, no link but its words, no bare URL."""
-    text = html.unescape(nh3.clean(text, tags=set()))
+    the content of script and style), no Markdown image, no link but its words, no bare URL.
+
+    Each layer can hide the next (``&lt;script&gt;`` is a tag once decoded; a ``javascript:`` link the
+    Markdown parser refuses stays text whose remains form a new link), so the passes repeat until the
+    text no longer changes; anything still tag-like after that loses its angle bracket."""
+    for _ in range(_PASSES):
+        cleaned = _plain_once(text)
+        if cleaned == text:
+            break
+        text = cleaned
+    return re.sub(r"\s{2,}", " ", _TAG_START.sub("", text)).strip()
+
+
+_PASSES = 6
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def _plain_once(text: str) -> str:
+    for _ in range(_PASSES):  # entities decoded into tags are sanitised again before Markdown sees them
+        decoded = html.unescape(nh3.clean(text, tags=set()))
+        if decoded == text:
+            break
+        text = decoded
     out: list[str] = []
     for block in _markdown().parseInline(text):
         for tok in block.children or []:
@@ -47,8 +68,7 @@ def plain_text(text: str) -> str:
             elif tok.type in ("softbreak", "hardbreak"):
                 out.append(" ")
             # image, html_inline, link_open/close, emphasis marks: nothing of them is kept
-    text = _URL.sub("", "".join(out))
-    return re.sub(r"\s{2,}", " ", text).strip()
+    return re.sub(r"\s{2,}", " ", _URL.sub("", "".join(out))).strip()
 
 
 def verify_statement(
@@ -61,9 +81,9 @@ def verify_statement(
     checked like the listed ones: only verified citations are ever rendered, in every path."""
     numbers = list(dict.fromkeys([*markers, *marker_numbers(text)]))
     _, citations = resolve("".join(f"[{m}]" for m in numbers), shown)
-    clean = plain_text(strip_markers(text))
-    if not citations or not clean:
-        return StatementResult(text=clean, citations=[c.marker for c in citations], supported=False, support=0.0), citations
+    clean = strip_markers(plain_text(strip_markers(text)))  # parsing can leave a "[1]" of a reference link
+    if not citations or not clean:  # nothing of an unverified statement is passed on, not even its text
+        return StatementResult(text="", citations=[], supported=False, support=0.0), []
     cited = " ".join(c.quote for c in citations)
     kept, scores = [], []
     for sentence in _SENTENCE_END.split(clean):
@@ -72,6 +92,7 @@ def verify_statement(
         if score >= MIN_SUPPORT:
             kept.append(sentence)
             scores.append(score)
-    support = min(scores) if scores else 0.0
-    result = StatementResult(text=" ".join(kept), citations=[c.marker for c in citations], supported=bool(kept), support=round(support, 3))
+    if not kept:
+        return StatementResult(text="", citations=[], supported=False, support=0.0), []
+    result = StatementResult(text=" ".join(kept), citations=[c.marker for c in citations], supported=True, support=round(min(scores), 3))
     return result, citations

@@ -87,7 +87,7 @@ def build_chat(engine_for: Callable[[str | None], tuple[Engine, object]], max_ch
                 for event in engine.stream(question, None, turns[-6:]):
                     if isinstance(event, DeltaEvent):
                         shown += escape(event.text)
-                    elif isinstance(event, StatementEvent):
+                    elif isinstance(event, StatementEvent) and event.supported:  # a dropped one shows nothing
                         shown += "".join(cite_link(c) for c in event.citations) + " "
                     elif isinstance(event, NoticeEvent) and event.reset:
                         shown = ""

@@ -25,9 +25,11 @@ from rag.attribution.questions import AttributionQuery, parse
 from rag.attribution.render import claim_line
 from rag.attribution.speakers import SpeakerDirectory, party_matches, words
 from rag.attribution.topics import TopicMatcher
+from rag.citations import strip_markers
 from rag.settings import AttributionSettings
 from rag.store import Store
 from rag.types import Candidate, Claim
+from rag.verify import plain_text
 
 
 #: Words that name a document rather than who wrote it ("the Reuters article").
@@ -127,10 +129,12 @@ class AttributionAnswerer:
         """What was not found, in words: 'The articles do not report that anyone ruled out a fuel price increase.'"""
         entry = self.lexicon.question_verbs.get(" ".join(query.verb.lower().split()))
         lemma = entry.word if entry else query.stance.replace("_", " ")
-        who = query.speaker or "anyone"
-        what = f"anything {query.about} {query.topic}" if query.about else query.topic or "anything"
-        if query.party:
-            what = f"{query.party} as saying {what}" if query.stance == "quote" else f"{what} to {query.party}"
+        # the question's words are echoed: as plain text, whoever wrote them (a user, or a model's rewrite)
+        speaker, topic, party = (plain_text(strip_markers(x)) if x else x for x in (query.speaker, query.topic, query.party))
+        who = speaker or "anyone"
+        what = f"anything {query.about} {topic}" if query.about else topic or "anything"
+        if party:
+            what = f"{party} as saying {what}" if query.stance == "quote" else f"{what} to {party}"
         if query.negated:
             return f"The articles do not report that {who} did not {lemma} {what}."
         return f"The articles do not report that {who} {self.lexicon.past(lemma)} {what}."
