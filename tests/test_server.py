@@ -18,6 +18,7 @@ from rag.settings import Settings
 from rag.store import Store
 from tests.conftest import SAMPLES
 from tests.servers import free_port, serving
+from ui.guard import SAME_ORIGIN_MEDIA
 from ui.server import create_app
 
 
@@ -38,7 +39,7 @@ def test_ask_returns_the_ask_json_object(client: TestClient) -> None:
     out = r.json()
     assert set(out) == {"question", "answer", "abstained", "mode", "citations", "claims", "statements", "notice", "usage", "timings_ms"}
     assert out["claims"][0]["stance"] == "rule_out" and out["citations"][0]["article_id"] == "10-water-authority-rules-out-rationing"
-    assert r.headers["content-security-policy"] == "frame-ancestors 'self'"
+    assert r.headers["content-security-policy"] == f"frame-ancestors 'self'; {SAME_ORIGIN_MEDIA}"
 
 
 def test_stream_sends_events_then_the_answer(client: TestClient) -> None:
@@ -98,7 +99,7 @@ def test_auth_token_guards_everything_but_health(sample_store: Store) -> None:
         assert client.request(method, url, json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401
         ok = client.request(method, url, json=body, headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
-    assert client.get("/healthz").headers["content-security-policy"] == "frame-ancestors 'self' https://intranet.example"
+    assert client.get("/healthz").headers["content-security-policy"] == f"frame-ancestors 'self' https://intranet.example; {SAME_ORIGIN_MEDIA}"
 
 
 def test_openapi_docs(client: TestClient) -> None:

@@ -8,7 +8,8 @@ mounted Gradio chat alike), so a route added later cannot slip past it:
 * **body size**: a request body over ``WHOSAID_MAX_BODY_BYTES`` gets 413 before the app reads it;
 * **CORS**: ``Access-Control-Allow-*`` headers (Gradio reflects loopback origins, with credentials) are
   kept only for this server's own origin and ``WHOSAID_ALLOWED_ORIGINS``;
-* **headers**: CSP ``frame-ancestors`` (who may embed the widget), ``nosniff``, ``same-origin`` referrers.
+* **headers**: CSP ``frame-ancestors`` (who may embed the widget) and same-origin images and media,
+  ``nosniff``, ``same-origin`` referrers.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ OPEN = frozenset({"/healthz", "/login", "/embed.js", "/"})
 #: component), the development and "vibe" editors, the URL proxy, recordings, run history, monitoring.
 CLOSED = ("/upload", "/vibe-", "/undo-vibe-edit", "/dev/", "/proxy=", "/process_recording", "/run-history", "/gradio_api/runs",
           "/custom_component/", "/monitoring")
+
+#: Images, media and plugins only from this server: should markup ever slip into a page (an answer, an
+#: article), the browser still fetches nothing from elsewhere; and ReDoc's bundle, which links its logo
+#: from a CDN, shows none.
+SAME_ORIGIN_MEDIA = "img-src 'self' data: blob:; media-src 'self' data: blob:; object-src 'none'; base-uri 'self'"
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict]]
@@ -94,7 +100,7 @@ class Guard:
                         if allowed or not k.decode("latin-1").lower().startswith("access-control-allow-")]
                 kept = [(k, v) for k, v in kept if k.decode("latin-1").lower() not in
                         ("content-security-policy", "x-content-type-options", "referrer-policy")]
-                kept += [(b"content-security-policy", f"frame-ancestors {self.frame_ancestors}".encode()),
+                kept += [(b"content-security-policy", f"frame-ancestors {self.frame_ancestors}; {SAME_ORIGIN_MEDIA}".encode()),
                          (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
                 message = {**message, "headers": kept}
             await send(message)

@@ -12,10 +12,14 @@ import hmac
 import html
 import json
 import logging
+import re
 import threading
+from functools import lru_cache
+from pathlib import Path
 from typing import Callable, Iterator
 
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.openapi.docs import get_redoc_html
 from fastapi_offline import FastAPIOffline
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
@@ -58,6 +62,16 @@ class Engines:
             return self._engines[name]
 
 
+@lru_cache(maxsize=1)
+def offline_redoc_bundle() -> bytes:
+    """fastapi-offline's ReDoc bundle with the one address it would still fetch (its logo, from
+    cdn.redoc.ly) emptied: an offline page must make no outside request."""
+    import fastapi_offline
+
+    bundle = (Path(fastapi_offline.__file__).parent / "static" / "redoc.standalone.js").read_bytes()
+    return re.sub(rb"https://cdn\.redoc\.ly/[^\"']*", b"", bundle)
+
+
 def default_engine_factory(settings: Settings, collection: str) -> Engine:
     return Engine.open(settings, collection)
 
@@ -71,6 +85,7 @@ def create_app(
     app = FastAPIOffline(  # Swagger UI and ReDoc served from the package, not from a CDN
         title="whosaid",
         description="Question answering over news articles; every answer cites the exact sentences it rests on.",
+        redoc_url=None,  # served below: the packaged ReDoc bundle still links its logo from a CDN
     )
     app.state.engines = engines
     app.state.settings = settings
@@ -87,6 +102,16 @@ def create_app(
         chars = sum(len(text) for _, text in body.history)
         if chars > server.max_history_chars:
             raise HTTPException(422, f"the conversation is too long ({chars} characters; the limit is {server.max_history_chars})")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(openapi_url=f"{root}{app.openapi_url}", title="whosaid - ReDoc", redoc_js_url=f"{root}/redoc.js",
+                              redoc_favicon_url=f"{root}/static-offline-docs/favicon.png", with_google_fonts=False)
+
+    @app.get("/redoc.js", include_in_schema=False)
+    def redoc_js() -> Response:
+        return Response(offline_redoc_bundle(), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -124,4 +124,7 @@ def test_front_page_and_offline_docs(sample_store: Store) -> None:
     docs = client.get("/docs").text
     assert "cdn" not in docs.lower() and "/static-offline-docs/swagger-ui-bundle.js" in docs
     assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
-    assert "/static-offline-docs/redoc.standalone.js" in client.get("/redoc").text
+    redoc = client.get("/redoc").text
+    assert "cdn" not in redoc.lower() and '<script src="/redoc.js">' in redoc
+    bundle = client.get("/redoc.js")
+    assert bundle.status_code == 200 and b"redoc" in bundle.content and b"cdn.redoc.ly" not in bundle.content
