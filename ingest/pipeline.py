@@ -119,7 +119,8 @@ def ingest(
     report = IngestReport()
     extractor = extractor or make_extractor(store)
     with store.writing():
-        store.reconcile()
+        store.reconcile()  # what a killed run left: vectors the catalogue does not list, half-saved indexes
+        store.remove_lexical_leftovers()
         loaded = collect(paths, report, extractor.version, store.settings.ingest)
         if on_error:
             for e in report.failed:
@@ -217,7 +218,7 @@ def _store_all(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
-    if report.added or report.updated:
+    if report.added or report.updated or not store.lexical_saved():
         store.lexical()  # build the BM25 index now, not on the first question
 
 

@@ -179,17 +179,29 @@ class Store:
     def _lexical_dir(self) -> Path:
         return self.home / "lexical" / self.space
 
+    def _lexical_built_at(self) -> str | None:
+        """The catalogue generation the saved BM25 index was built at (None: no index saved)."""
+        stamp = self._lexical_dir() / "generation"
+        try:
+            return stamp.read_text().strip()
+        except OSError:
+            return None
+
+    def lexical_saved(self) -> bool:
+        """The saved BM25 index is the catalogue's current one (a kill while it was being built
+        leaves it missing or stale with nothing left to ingest)."""
+        return self._lexical_built_at() == str(self.catalogue.generation(self.space))
+
     def lexical_health(self) -> str | None:
         """What is wrong with the BM25 index on disk, or None. Rebuilding is always safe: it is
         derived from the catalogue."""
         directory = self._lexical_dir()
         leftovers = list(directory.parent.glob(".tmp-*")) if directory.parent.is_dir() else []
-        stamp = directory / "generation"
         known = self.catalogue.chunk_ids(self.space)
-        if not stamp.is_file():
+        built = self._lexical_built_at()
+        if built is None:
             return "missing" if known else None
         generation = self.catalogue.generation(self.space)
-        built = stamp.read_text().strip()
         if built != str(generation):
             return f"stale (built at catalogue generation {built or '?'}, catalogue now at {generation})"
         try:
@@ -202,14 +214,21 @@ class Store:
             return f"{len(leftovers)} half-written index folder(s) left by an interrupted save"
         return None
 
-    def rebuild_lexical(self) -> LexicalIndex:
-        """Throw the on-disk index and any half-written save away and build it again."""
+    def remove_lexical_leftovers(self) -> int:
+        """Remove the half-written index folders a killed save leaves (a reader's save that loses its
+        folder meanwhile only fails, and the index is rebuilt next time)."""
         import shutil
 
+        parent = self._lexical_dir().parent
+        leftovers = list(parent.glob(".tmp-*")) if parent.is_dir() else []
+        for leftover in leftovers:
+            shutil.rmtree(leftover, ignore_errors=True)
+        return len(leftovers)
+
+    def rebuild_lexical(self) -> LexicalIndex:
+        """Throw the on-disk index and any half-written save away and build it again."""
         directory = self._lexical_dir()
-        if directory.parent.is_dir():
-            for leftover in directory.parent.glob(".tmp-*"):
-                shutil.rmtree(leftover, ignore_errors=True)
+        self.remove_lexical_leftovers()
         (directory / "generation").unlink(missing_ok=True)
         self._lexical = None
         return self.lexical()
@@ -222,7 +241,7 @@ class Store:
         directory = self._lexical_dir()
         index: LexicalIndex | None = None
         stamp = directory / "generation"
-        if stamp.is_file() and stamp.read_text().strip() == str(generation):
+        if self._lexical_built_at() == str(generation):
             try:
                 index = LexicalIndex.load(directory)
             except (OSError, ValueError, KeyError):

@@ -138,10 +138,14 @@ def test_twenty_kills_at_random_points_end_in_a_clean_ingests_state(tmp_path: Pa
     expected, older = expected_state(corpus), []
     kills, completed, phases = 0, 0, {"before any commit": 0, "while committing": 0, "after the last commit": 0}
     while kills < kills_wanted:
-        pending = sum(1 for i, v in expected.items() if (catalogue_versions(db_path).get(i) if db_path.exists() else None) != v[0])
+        committed = catalogue_versions(db_path)
+        pending = sum(1 for i, v in expected.items() if committed.get(i) != v[0])
         before, generation = catalogue_rows(db_path), catalogue_generation(db_path)
         run = Ingest(corpus, env_for(home))
-        if kills % 2:  # at a random moment
+        if kills % 4 == 3:  # after the last commit: the BM25 index is being built and saved
+            newest = {i: v[0] for i, v in expected.items()}
+            poll(lambda: run.proc.poll() is not None or catalogue_versions(db_path) == newest, what="kill point", stall=1200, interval=0.005)
+        elif kills % 2:  # at a random moment
             delay = rng.uniform(0, full * max(pending, 20) / SOAK_ARTICLES + 3)
             poll(lambda: run.proc.poll() is not None or time.monotonic() - run.started > delay, what="kill point", stall=1200)
         else:  # in the middle of a batch's writes: its vectors are in Chroma, some articles not yet committed
@@ -150,7 +154,8 @@ def test_twenty_kills_at_random_points_end_in_a_clean_ingests_state(tmp_path: Pa
             run.kill()
             kills += 1
             now = catalogue_rows(db_path)
-            done = sum(1 for i, v in expected.items() if catalogue_versions(db_path).get(i) == v[0])
+            committed = catalogue_versions(db_path)
+            done = sum(1 for i, v in expected.items() if committed.get(i) == v[0])
             phases["before any commit" if done == SOAK_ARTICLES - pending else "after the last commit" if done == SOAK_ARTICLES else "while committing"] += 1
             assert now >= before
             assert_whole_articles(db_path, expected, older)
@@ -255,5 +260,32 @@ def test_crash_between_chroma_and_catalogue_write(tmp_path: Path, settings: Sett
         assert store.catalogue.chunk_ids(store.space, "harbour") == new_chunks
         assert store.vectors.ids() == store.catalogue.chunk_ids(store.space)
         assert "confirmed on Tuesday" in Engine(store).ask(QUESTION).citations[0].quote
+    finally:
+        store.close()
+
+
+def test_a_kill_while_the_index_is_saved_is_repaired_by_the_next_ingest(tmp_path: Path, settings: Settings, hash_embedder) -> None:
+    """Killed after its last commit, an ingest leaves the BM25 index unsaved (or half-saved) with nothing
+    left to ingest: the next run, which finds every article unchanged, still saves it and clears the
+    half-written folder (the 20-kill soak found this)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("Port sale denied\n\nThe minister denied the port sale. Unions warned of job losses.\n")
+    store = Store(settings, hash_embedder)
+    try:
+        ingest([src], store, progress=False)
+        assert store.lexical_saved() and store.lexical_health() is None
+        lexical = store.home / "lexical"
+        (lexical / store.space / "generation").unlink()  # what a kill between the commit and the index save leaves
+        (lexical / ".tmp-killed").mkdir()
+        reopened = Store(settings, hash_embedder)
+        try:
+            assert reopened.lexical_health() == "missing"
+            report = ingest([src], reopened, progress=False)
+            assert (report.added, report.updated, report.unchanged) == (0, 0, 1)
+            assert reopened.lexical_saved() and reopened.lexical_health() is None
+            assert not list(lexical.glob(".tmp-*"))
+        finally:
+            reopened.close()
     finally:
         store.close()
