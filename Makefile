@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.whosaid-installed
 DEMO_QUESTION ?= Who confirmed the meeting, and to whom?
 
-.PHONY: install demo test bench clean chromium
+.PHONY: install demo test test-soak bench clean chromium
 
 install: $(STAMP)
 
@@ -20,11 +20,15 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/whosaid ingest samples/articles
 	$(BIN)/whosaid ask "$(DEMO_QUESTION)"
-	@echo "Open http://127.0.0.1:7860/chat (the widget demo: http://127.0.0.1:7860/embed-demo). Ctrl-C stops."
 	$(BIN)/whosaid serve --host 127.0.0.1 --port 7860
 
 test: install chromium
 	$(BIN)/python -m pytest
+
+# The long reliability cases (tests/reliability, marker `soak`): 1,000 hostile files, 20 kills of a
+# 200-article ingest, 32 clients for 3 minutes during a long ingest. About 15 minutes on 2 cores.
+test-soak: install chromium
+	$(BIN)/python -m pytest -m soak -s tests/reliability
 
 # Browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
 chromium:
@@ -41,6 +45,8 @@ bench: install
 	$(BIN)/python bench/llm_overhead.py
 	$(BIN)/python bench/chat_latency.py
 	$(BIN)/python bench/baseline_naive.py
+	$(BIN)/python bench/split.py
+	$(BIN)/python bench/reliability.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

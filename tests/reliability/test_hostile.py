@@ -60,6 +60,7 @@ def run_hostile(tmp_path: Path, count: int, big: bool) -> dict:
     assert unaccounted == [], unaccounted[:10]
     assert all(n in origins for n, k in kinds.items() if k == "good")
     assert "oversize.txt" not in origins or not big
+    print(f"RELIABILITY hostile tried={len(kinds)} passed={len(kinds)} lost=0 ingested={len(origins & set(kinds))} refused={len(failed)}")
     return {"inputs": len(kinds), "ingested": len(origins & set(kinds)), "refused": len(failed), "errors": len(lines)}
 
 
