@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -108,11 +109,22 @@ class Catalogue:
     def close(self) -> None:
         self._db.close()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction: committed whole, or rolled back on any error (and a killed process
+        leaves SQLite's journal to roll it back), so readers see the old state or the new."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
     def _migrate(self) -> None:
         """Create the schema, or bring an older catalogue up to :data:`SCHEMA_VERSION`."""
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             version = db.execute("PRAGMA user_version").fetchone()[0]
             existed = db.execute("SELECT 1 FROM sqlite_master WHERE name='articles'").fetchone() is not None
             if version > SCHEMA_VERSION:
@@ -131,10 +143,6 @@ class Catalogue:
                             db.execute(statement)
             db.execute(POST_SCHEMA)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     # -- writes -------------------------------------------------------------------------------
     def write_article(
@@ -150,8 +158,7 @@ class Catalogue:
     ) -> None:
         """Replace the article, its sentences, chunks and claims in one transaction."""
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._delete_rows(space, article.id)
             db.execute(
                 "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -180,25 +187,16 @@ class Catalogue:
                 ],
             )
             self._bump(space)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def delete_article(self, space: str, article_id: str) -> list[str]:
         """Remove an article; returns the ids of the chunks it had (for the vector store)."""
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             ids = sorted(self.chunk_ids(space, article_id))
             found = db.execute("SELECT 1 FROM articles WHERE space=? AND id=?", (space, article_id)).fetchone()
             self._delete_rows(space, article_id)
             if found:
                 self._bump(space)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return ids if found else []
 
     def _delete_rows(self, space: str, article_id: str) -> None:
@@ -229,15 +227,10 @@ class Catalogue:
 
     def delete_orphan_rows(self, space: str) -> int:
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             gone = sum(db.execute(f"DELETE {self._orphans(t)}", (space,)).rowcount for t in ("sentences", "chunks", "claims"))
             if gone:
                 self._bump(space)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return gone
 
     def broken_articles(self, space: str) -> dict[str, str]:

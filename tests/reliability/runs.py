@@ -52,46 +52,34 @@ def expected_state(corpus: Path) -> dict[str, tuple[str, str, set[str], int]]:
     return out
 
 
-def catalogue_rows(db_path: Path) -> int:
-    """Articles committed so far, read without creating or locking anything."""
+def _read(db_path: Path, query: str, shape, empty):
+    """One query on the catalogue from outside: read-only, never creating or locking anything; ``empty``
+    before the first commit (or while SQLite cannot be read)."""
     if not db_path.exists():
-        return 0
+        return empty
     try:
-        con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1)
+        con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
         try:
-            return con.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+            return shape(con.execute(query).fetchall())
         finally:
             con.close()
     except sqlite3.Error:
-        return 0
+        return empty
+
+
+def catalogue_rows(db_path: Path) -> int:
+    """Articles committed so far."""
+    return _read(db_path, "SELECT COUNT(*) FROM articles", lambda rows: rows[0][0], 0)
 
 
 def catalogue_generation(db_path: Path) -> int:
     """Bumped by every article write: it moves on updates too, where the row count does not."""
-    if not db_path.exists():
-        return 0
-    try:
-        con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1)
-        try:
-            return sum(r[0] for r in con.execute("SELECT generation FROM spaces"))
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
+    return _read(db_path, "SELECT generation FROM spaces", lambda rows: sum(r[0] for r in rows), 0)
 
 
 def catalogue_versions(db_path: Path) -> dict[str, str]:
-    """Article id -> version committed so far (empty before the first commit)."""
-    if not db_path.exists():
-        return {}
-    try:
-        con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
-        try:
-            return dict(con.execute("SELECT id, version FROM articles"))
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return {}
+    """Article id -> version committed so far."""
+    return _read(db_path, "SELECT id, version FROM articles", dict, {})
 
 
 def assert_whole_articles(db_path: Path, expected: dict[str, tuple], older: list[dict[str, tuple]]) -> None:
