@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.whosaid-installed
 DEMO_QUESTION ?= Who confirmed the meeting, and to whom?
 
-.PHONY: install demo test test-soak bench clean chromium
+.PHONY: install demo test test-soak bench clean chromium postgresql stack
 
 install: $(STAMP)
 
@@ -22,12 +22,12 @@ demo: install
 	$(BIN)/whosaid ask "$(DEMO_QUESTION)"
 	$(BIN)/whosaid serve --host 127.0.0.1 --port 7860
 
-test: install chromium
+test: install chromium postgresql
 	$(BIN)/python -m pytest
 
 # The long reliability cases (tests/reliability, marker `soak`): 1,000 hostile files, 20 kills of a
 # 200-article ingest, 32 clients for 3 minutes during a long ingest. About 15 minutes on 2 cores.
-test-soak: install chromium
+test-soak: install chromium postgresql
 	$(BIN)/python -m pytest -m soak -s tests/reliability
 
 # Browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
@@ -36,6 +36,19 @@ chromium:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null \
 	  || echo "note: could not install chromium; the browser tests will be skipped"; }
+
+# PostgreSQL for the shared-catalogue tests and `make stack`: Debian's server binaries, run from
+# /usr/lib/postgresql/N/bin by deploy/stack.py (the packaged cluster service is not used).
+postgresql:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null \
+	  || echo "note: could not install postgresql; the PostgreSQL tests will be skipped"; }
+
+# PostgreSQL, a Chroma server and two `whosaid serve` (ports 7861, 7862) sharing them, in ./.stack;
+# Ctrl-C stops everything (or `$(BIN)/python -m deploy.stack down` from another shell).
+stack: install postgresql
+	$(BIN)/python -m deploy.stack up
 
 bench: install
 	$(BIN)/python bench/ingest.py

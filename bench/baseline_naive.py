@@ -122,7 +122,7 @@ def _run(args) -> int:
 
     from evals.metrics import citation_prf, mean, recall_at_k
     from rag.embeddings import MiniLMOnnxEmbedder
-    from rag.vectors import _embedding_function
+    from rag.store.chroma import _embedding_function
 
     rows = load_questions(DEV, args.limit)
     docs = build_corpus(rows)

@@ -10,6 +10,7 @@ cannot be repaired here: that needs a backup or a fresh ingest.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterator
 
@@ -57,12 +58,8 @@ def doctor(store: Store, *, repair: bool = True, extractor: ClaimExtractor | Non
     """Check the store's index space; with ``repair``, fix every problem that can be fixed (under the
     write lock, so no ingest runs meanwhile). ``say`` gets one line per check once it is done."""
     report = DoctorReport()
-    lock = store.writing() if repair else None
-    try:
+    with store.writing() if repair else nullcontext():
         _run(store, report, repair, extractor, say or (lambda _line: None), progress)
-    finally:
-        if lock is not None:
-            lock.release()
     if all(f.fixable for f in report.findings):  # a damaged file is not counted from
         report.counts = {**store.catalogue.counts(store.space), "vectors": store.vectors.count()}
     return report
@@ -80,7 +77,7 @@ def _checks(store: Store, repair: bool, extractor: ClaimExtractor | None, progre
     integrity = cat.integrity()
     if integrity != "ok":
         first = " ".join(integrity.split())[:200]
-        yield Finding("catalogue file", f"SQLite reports damage ({first}); restore a backup, or move the file away and ingest again", fixable=False)
+        yield Finding("catalogue file", f"{cat.location} reports damage ({first}); restore a backup, or move it away and ingest again", fixable=False)
         return  # nothing read from a damaged file can be trusted; restore a backup or ingest again
 
     yield Finding("catalogue file")
@@ -118,6 +115,5 @@ def _checks(store: Store, repair: bool, extractor: ClaimExtractor | None, progre
     problem = store.lexical_health()
     f = Finding("lexical index", problem or "")
     if problem and repair:
-        store.rebuild_lexical()
-        f.repaired = "rebuilt from the catalogue"
+        f.repaired = f"rebuilt from the catalogue ({store.rebuild_lexical()} chunks)"
     yield f

@@ -115,12 +115,11 @@ def ingest(
     extractor: ClaimExtractor | None = None,
 ) -> IngestReport:
     """Ingest files and folders into ``store``; safe to interrupt and run again. Holds the data
-    directory's write lock (:class:`rag.store.StoreBusy` when another writer has it)."""
+    collection's write lock (:class:`rag.store.StoreBusy` when another writer has it)."""
     report = IngestReport()
     extractor = extractor or make_extractor(store)
     with store.writing():
-        store.reconcile()  # what a killed run left: vectors the catalogue does not list, half-saved indexes
-        store.remove_lexical_leftovers()
+        store.reconcile()  # what a killed run left: vectors the catalogue does not list
         loaded = collect(paths, report, extractor.version, store.settings.ingest)
         if on_error:
             for e in report.failed:
@@ -218,8 +217,6 @@ def _store_all(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
-    if report.added or report.updated or not store.lexical_saved():
-        store.lexical()  # build the BM25 index now, not on the first question
 
 
 def _reason(e: BaseException) -> str:

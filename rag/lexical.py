@@ -1,105 +1,98 @@
-"""Lexical retrieval over chunks with bm25s, plus the IDF-weighted term coverage used to score
-single sentences. The index is rebuilt only when the catalogue's generation changes and is kept
-on disk, so a cold ``ask`` loads it instead of rebuilding it.
+"""Lexical retrieval: one tokenizer (bm25s's word splitting and stopword list, PyStemmer's Snowball
+stemmer) for documents and questions alike, BM25 search run by the catalogue's own full-text
+index (SQLite FTS5 embedded, PostgreSQL ``tsvector`` + GIN on a server), and the IDF-weighted term
+coverage used to score single sentences.
+
+The catalogue indexes the *stemmed terms* of each chunk, not its raw text, so every engine ranks
+the same tokens; the index is updated in the transaction that writes the article, so it is always
+current and never rebuilt per ingest.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
-import tempfile
-from collections import Counter
-from pathlib import Path
-from typing import Sequence
+import re
+from functools import lru_cache
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from rag.store.protocols import Catalogue
+
+_SPLIT = re.compile(r"(?u)\b\w\w+\b").findall  # bm25s's default splitter
 
 
-
-def _tokenizer():
-    import Stemmer
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
     from bm25s.stopwords import STOPWORDS_EN_PLUS
-    from bm25s.tokenization import Tokenizer
 
-    # The longer list drops question words ("what", "who", "did") that would otherwise dilute
-    # a question's term coverage.
-    return Tokenizer(stopwords=list(STOPWORDS_EN_PLUS), stemmer=Stemmer.Stemmer("english"))
+    # The longer list drops question words ("what", "who", "did") that would otherwise dilute a
+    # question's term coverage.
+    return frozenset(STOPWORDS_EN_PLUS)
 
 
-class LexicalIndex:
-    """BM25 over chunk texts; ``ids[i]`` is the chunk id of document ``i``."""
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
 
-    def __init__(self, ids: list[str], retriever, df: dict[str, int], n_docs: int) -> None:
-        self.ids = ids
-        self._retriever = retriever
-        self._df = df
-        self._n = max(n_docs, 1)
-        self._tok = _tokenizer()
-        self._stop = frozenset(self._tok.stopwords)
+    return Stemmer.Stemmer("english")
 
-    # -- building and persistence ---------------------------------------------------------------
-    @classmethod
-    def build(cls, ids: Sequence[str], texts: Sequence[str]) -> "LexicalIndex":
-        import bm25s
 
-        tok = _tokenizer()
-        tokens = tok.tokenize(list(texts), return_as="string", show_progress=False)
-        df = Counter(t for doc in tokens for t in set(doc))
-        retriever = bm25s.BM25()
-        if texts:
-            retriever.index(tokens, show_progress=False)
-        return cls(list(ids), retriever if texts else None, dict(df), len(texts))
+@lru_cache(maxsize=1 << 16)
+def stem(word: str) -> str:
+    return _stemmer().stemWord(word)
 
-    def save(self, directory: Path) -> None:
-        """Write to a temporary folder, then rename: a reader never sees half an index."""
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=".tmp-"))
-        if self._retriever is not None:
-            self._retriever.save(str(tmp))
-        (tmp / "whosaid.json").write_text(json.dumps({"ids": self.ids, "df": self._df, "n": self._n}))
-        if directory.exists():
-            shutil.rmtree(directory)
-        tmp.rename(directory)
 
-    @classmethod
-    def load(cls, directory: Path) -> "LexicalIndex":
-        import bm25s
+def words(text: str) -> list[tuple[str, str]]:
+    """(word as written, lower-cased; its term) for every content word."""
+    stop = _stopwords()
+    return [(w, stem(w)) for w in _SPLIT(text.lower()) if w not in stop]
 
-        meta = json.loads((directory / "whosaid.json").read_text())
-        retriever = bm25s.BM25.load(str(directory), mmap=False) if meta["ids"] else None
-        return cls(meta["ids"], retriever, meta["df"], meta["n"])
 
-    # -- querying -------------------------------------------------------------------------------
-    def terms(self, text: str) -> list[str]:
-        """Stemmed content terms; empty for a question of stopwords only ("Who?"). bm25s stands an
-        empty document in for such text as ``['']``, which must never reach the index."""
-        return [t for t in self._tok.tokenize([text], update_vocab=True, return_as="string", show_progress=False)[0] if t]
+def terms(text: str) -> list[str]:
+    """Stemmed content terms, in order; empty for a question of stopwords only ("Who?"). Nothing is
+    remembered between calls, so a stream of questions never grows a vocabulary."""
+    return [t for _, t in words(text)]
 
-    def words(self, text: str) -> list[tuple[str, str]]:
-        """(word as written, lower-cased; its term) for every content word, with the tokenizer's own
-        splitting, stopwords and stemmer: what :meth:`terms` returns, with the surface words kept."""
-        tok = self._tok
-        stop = self._stop
-        return [(w, tok.stemmer(w)) for w in tok.splitter(text.lower()) if w not in stop]
+
+class Lexical:
+    """BM25 search and IDF weights over one space's chunks, read from the catalogue. Cheap to make:
+    one per question, so its document frequencies are those of the moment it was asked."""
+
+    def __init__(self, catalogue: "Catalogue", space: str) -> None:
+        self._catalogue = catalogue
+        self._space = space
+        self._n: int | None = None
+        self._df: dict[str, int] = {}
+
+    terms = staticmethod(terms)
+    words = staticmethod(words)
+
+    def search(self, query: str, n: int) -> list[tuple[str, float]]:
+        q = list(dict.fromkeys(terms(query)))
+        if not q or n <= 0:
+            return []
+        return self._catalogue.search_chunks(self._space, q, n)
+
+    def _stats(self, wanted: Sequence[str]) -> None:
+        missing = [t for t in dict.fromkeys(wanted) if t not in self._df]
+        if missing or self._n is None:
+            n, df = self._catalogue.term_stats(self._space, missing)
+            self._n = n
+            self._df.update({t: df.get(t, 0) for t in missing})
 
     def idf(self, term: str) -> float:
         """Smoothed IDF; a term the corpus never uses weighs as much as the rarest one."""
-        return math.log(1 + (self._n - self._df.get(term, 0) + 0.5) / (self._df.get(term, 0) + 0.5))
-
-    def search(self, query: str, n: int) -> list[tuple[str, float]]:
-        if self._retriever is None or not self.ids:
-            return []
-        q = [t for t in self.terms(query) if t in self._retriever.vocab_dict]
-        if not q:
-            return []
-        docs, scores = self._retriever.retrieve([q], k=min(n, len(self.ids)), show_progress=False)
-        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+        self._stats([term])
+        n, df = max(self._n or 0, 1), self._df[term]
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
     def coverage(self, query_terms: Sequence[str], text: str) -> float:
         """Share of the question's IDF mass that the text contains (0..1)."""
         q = set(query_terms)
         if not q:
             return 0.0
-        present = q & set(self.terms(text))
+        self._stats(sorted(q))
+        present = q & set(terms(text))
         total = sum(self.idf(t) for t in q)
         return float(sum(self.idf(t) for t in present) / total) if total else 0.0
 
@@ -113,4 +106,4 @@ def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-__all__ = ["LexicalIndex", "rrf"]
+__all__ = ["Lexical", "rrf", "stem", "terms", "words"]

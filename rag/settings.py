@@ -162,7 +162,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="WHOSAID_", env_nested_delimiter="__", extra="ignore")
 
-    home: Path = Field(default_factory=_default_home, description="Data directory: catalogue, Chroma, lexical index")
+    home: Path = Field(default_factory=_default_home, description="Data directory: the SQLite catalogue and embedded Chroma")
+    catalogue_url: str = Field(
+        default="", description="WHOSAID_CATALOGUE_URL: postgresql://user@host:port/db for a shared PostgreSQL catalogue; empty: SQLite in the home"
+    )
+    catalogue_pool: int = Field(default=16, ge=1, description="WHOSAID_CATALOGUE_POOL: PostgreSQL connections per process at most")
     collection: str = Field(default="default", description="Named collection of articles")
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)

@@ -18,7 +18,7 @@ from typing import Sequence
 import nh3
 
 from rag.citations import marker_numbers, resolve, strip_markers
-from rag.lexical import LexicalIndex
+from rag.lexical import Lexical
 from rag.types import Candidate, Citation, StatementResult
 
 #: Share of a sentence's IDF-weighted terms that must appear in the statement's cited sentences.
@@ -72,7 +72,7 @@ def _plain_once(text: str) -> str:
 
 
 def verify_statement(
-    text: str, markers: Sequence[int], shown: Sequence[Candidate], lexical: LexicalIndex
+    text: str, markers: Sequence[int], shown: Sequence[Candidate], lexical: Lexical
 ) -> tuple[StatementResult, list[Citation]]:
     """Keep only markers that resolve to shown sentences, make the text plain, and keep only the
     sentences its citations support.

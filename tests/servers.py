@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import tempfile
 import time
@@ -12,17 +11,14 @@ from typing import Callable, Iterator, Sequence, TypeVar
 
 import pytest
 
+from deploy.stack import free_port  # re-exported: one home for the loopback-server wiring
+
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "free_port", "poll", "serving"]
 
 CHROMIUM = "/usr/bin/chromium"
 # As the machine notes advise: without these, Chromium tries to reach Google's hosts at start.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-default-apps"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 T = TypeVar("T")

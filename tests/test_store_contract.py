@@ -3,28 +3,25 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from deploy.stack import ServerUnavailable, start_chroma
 from ingest.pipeline import ingest
 from rag.settings import Settings
 from rag.store import Store
-from tests.servers import free_port, serving
 
 
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory):
-    exe = Path(sys.executable).with_name("chroma")
-    if not exe.exists():
-        pytest.skip("chroma CLI not installed")
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    command = [str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
-    with serving(command, f"http://127.0.0.1:{port}/api/v2/heartbeat", name="chroma server"):
-        yield port
+    try:
+        server = start_chroma(tmp_path_factory.mktemp("chroma-server"))
+    except ServerUnavailable as e:
+        pytest.skip(str(e))
+    with server:
+        yield server.port
 
 
 @pytest.fixture(params=["persistent", "http"])

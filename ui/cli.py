@@ -235,7 +235,7 @@ def doctor(
     """Check that the catalogue, the vectors and the lexical index agree; repair what can be repaired.
     Exit 0 when healthy (or repaired), 1 when a problem remains."""
     from ingest.doctor import doctor as run_doctor
-    from rag.catalogue import CatalogueError
+    from rag.store import CatalogueError
     from rag.store import StoreBusy
 
     store = _store(home, collection)

@@ -24,7 +24,7 @@ import pytest
 
 from ingest.loaders import LoadError, load_file
 from ingest.pipeline import ingest, prepare
-from rag.catalogue import Catalogue
+from rag.store.sqlite import SqliteCatalogue as Catalogue
 from rag.embeddings import MiniLMOnnxEmbedder
 from rag.engine import Engine
 from rag.settings import Settings
@@ -260,32 +260,5 @@ def test_crash_between_chroma_and_catalogue_write(tmp_path: Path, settings: Sett
         assert store.catalogue.chunk_ids(store.space, "harbour") == new_chunks
         assert store.vectors.ids() == store.catalogue.chunk_ids(store.space)
         assert "confirmed on Tuesday" in Engine(store).ask(QUESTION).citations[0].quote
-    finally:
-        store.close()
-
-
-def test_a_kill_while_the_index_is_saved_is_repaired_by_the_next_ingest(tmp_path: Path, settings: Settings, hash_embedder) -> None:
-    """Killed after its last commit, an ingest leaves the BM25 index unsaved (or half-saved) with nothing
-    left to ingest: the next run, which finds every article unchanged, still saves it and clears the
-    half-written folder (the 20-kill soak found this)."""
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "a.txt").write_text("Port sale denied\n\nThe minister denied the port sale. Unions warned of job losses.\n")
-    store = Store(settings, hash_embedder)
-    try:
-        ingest([src], store, progress=False)
-        assert store.lexical_saved() and store.lexical_health() is None
-        lexical = store.home / "lexical"
-        (lexical / store.space / "generation").unlink()  # what a kill between the commit and the index save leaves
-        (lexical / ".tmp-killed").mkdir()
-        reopened = Store(settings, hash_embedder)
-        try:
-            assert reopened.lexical_health() == "missing"
-            report = ingest([src], reopened, progress=False)
-            assert (report.added, report.updated, report.unchanged) == (0, 0, 1)
-            assert reopened.lexical_saved() and reopened.lexical_health() is None
-            assert not list(lexical.glob(".tmp-*"))
-        finally:
-            reopened.close()
     finally:
         store.close()

@@ -1,15 +1,20 @@
-"""The SQLite catalogue: articles, sentences (with offsets and pooled vectors) and chunks.
+"""The SQLite catalogue, the embedded default: articles, sentences (with offsets and pooled
+vectors), chunks, claims, and the lexical index (FTS5 over each chunk's stemmed terms, with a
+table of document frequencies), all in one file.
 
-The catalogue is the source of truth. An article is replaced in one transaction, so a killed
-process leaves either the old version or the new one, never a mixture. Chroma is reconciled
-against it (see :mod:`rag.store`).
+The catalogue is the source of truth. An article is replaced in one transaction, lexical index
+included, so a killed process leaves either the old version or the new one, never a mixture.
+Chroma is reconciled against it (see :mod:`rag.store`). Each thread reads through its own
+connection (WAL mode), so readers never wait for each other, and never for a writer.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +22,9 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from rag.attribution.speakers import alias_words
+from rag.lexical import terms as lexical_terms
+from rag.store.protocols import ArticleRow, CatalogueError, StoreBusy, WindowRow
 from rag.types import Article, Chunk, Claim, Sentence
 
 SCHEMA = """
@@ -33,7 +41,7 @@ CREATE TABLE IF NOT EXISTS sentences (
 );
 CREATE TABLE IF NOT EXISTS chunks (
     space TEXT NOT NULL, id TEXT NOT NULL, article_id TEXT NOT NULL,
-    first INTEGER NOT NULL, last INTEGER NOT NULL, text TEXT NOT NULL,
+    first INTEGER NOT NULL, last INTEGER NOT NULL, text TEXT NOT NULL, fts INTEGER,
     PRIMARY KEY (space, id)
 );
 CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks (space, article_id);
@@ -46,12 +54,25 @@ CREATE TABLE IF NOT EXISTS claims (
     PRIMARY KEY (space, article_id, seq)
 );
 CREATE INDEX IF NOT EXISTS claims_by_stance ON claims (space, stance);
-CREATE TABLE IF NOT EXISTS spaces (space TEXT PRIMARY KEY, generation INTEGER NOT NULL DEFAULT 0);
+-- every word a claim's speaker is called by (name, role, mention): speaker questions read only their claims
+CREATE TABLE IF NOT EXISTS claim_words (
+    space TEXT NOT NULL, word TEXT NOT NULL, article_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (space, word, article_id, seq)
+);
+CREATE INDEX IF NOT EXISTS claim_words_by_article ON claim_words (space, article_id);
+CREATE TABLE IF NOT EXISTS spaces (
+    space TEXT PRIMARY KEY, generation INTEGER NOT NULL DEFAULT 0, chunks INTEGER NOT NULL DEFAULT 0
+);
+-- the lexical index: each chunk's stemmed terms (rowid = chunks.fts), and per-space document frequencies
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    terms, space UNINDEXED, id UNINDEXED, tokenize = 'unicode61 remove_diacritics 0 tokenchars _'
+);
+CREATE TABLE IF NOT EXISTS terms (space TEXT NOT NULL, term TEXT NOT NULL, df INTEGER NOT NULL, PRIMARY KEY (space, term));
 """
 
 #: The catalogue's schema version (``PRAGMA user_version``). Each step of :data:`MIGRATIONS` brings
 #: a catalogue written by an older whosaid up to the next version, in one transaction.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 MIGRATIONS: dict[int, list[str]] = {
     # 1 -> 2: claims carry negation, the cue's lemma and the resolved speaker (issue 10)
     2: [
@@ -61,26 +82,15 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE claims ADD COLUMN speaker_role TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE claims ADD COLUMN speaker_key TEXT NOT NULL DEFAULT ''",
     ],
+    # 2 -> 3: the lexical index moves into the catalogue (issue 12); chunks are indexed after the steps
+    3: [
+        "ALTER TABLE chunks ADD COLUMN fts INTEGER",
+        "ALTER TABLE spaces ADD COLUMN chunks INTEGER NOT NULL DEFAULT 0",
+    ],
+    # 3 -> 4: the alias-word index of claim speakers (issue 12); filled after the steps
+    4: [],
 }
-POST_SCHEMA = "CREATE INDEX IF NOT EXISTS claims_by_speaker ON claims (space, speaker_key);"
-
-
-class CatalogueError(RuntimeError):
-    """A catalogue this whosaid cannot use (written by a newer version)."""
-
-
-@dataclass(frozen=True)
-class ArticleRow:
-    """An article as listed: metadata without the body."""
-
-    id: str
-    title: str
-    source: str
-    url: str
-    published: str
-    version: str
-    origin: str
-    sentences: int
+POST_SCHEMA = "CREATE INDEX IF NOT EXISTS claims_by_speaker ON claims (space, speaker_key)"
 
 
 def _vec_to_blob(v: np.ndarray) -> bytes:
@@ -93,32 +103,68 @@ def _blob_to_vec(b: bytes | None, dim: int) -> np.ndarray:
     return np.frombuffer(b, dtype=np.float16).astype(np.float32)
 
 
-class Catalogue:
+class SqliteCatalogue:
     """SQLite storage for one data directory; every call names the index ``space`` it works on."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
+        self.location = str(path)
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._opened_lock = threading.Lock()
         self._migrate()
         self._titles: dict[str, tuple[int, dict[str, str]]] = {}
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection: SQLite connections are not for sharing across threads, and one
+        per thread lets any number of readers run at once beside the one writer (WAL mode)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+            with self._opened_lock:
+                self._opened.append(db)
+        return db
+
     def close(self) -> None:
-        self._db.close()
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for db in opened:
+            db.close()
+        self._local = threading.local()
+
+    @contextmanager
+    def writer(self, space: str, wait: float = 0.0) -> Iterator[None]:
+        """The data directory's write lock (a file lock: the kernel drops it when its holder dies,
+        even by SIGKILL, so a crash never leaves it held)."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.path.parent / "write.lock"), timeout=wait)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise StoreBusy(f"{self.path.parent}: another whosaid ingest, delete or doctor is writing here; try again when it ends") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         """One write transaction: committed whole, or rolled back on any error (and a killed process
         leaves SQLite's journal to roll it back), so readers see the old state or the new."""
-        self._db.execute("BEGIN IMMEDIATE")
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
         try:
             yield
-            self._db.execute("COMMIT")
+            db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
             raise
 
     def _migrate(self) -> None:
@@ -136,11 +182,17 @@ class Catalogue:
                     db.execute(statement)
             if existed:
                 for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
-                    columns = {r[1] for r in db.execute("PRAGMA table_info(claims)")}
                     for statement in MIGRATIONS.get(step, []):
-                        column = statement.split("ADD COLUMN ")[1].split()[0] if "ADD COLUMN" in statement else None
-                        if column is None or column not in columns:
+                        table, _, rest = statement.removeprefix("ALTER TABLE ").partition(" ADD COLUMN ")
+                        columns = {r[1] for r in db.execute(f"PRAGMA table_info({table})")} if rest else set()
+                        if not rest or rest.split()[0] not in columns:
                             db.execute(statement)
+                if version < 3:
+                    for (space,) in db.execute("SELECT DISTINCT space FROM chunks").fetchall():
+                        self._reindex(space)
+                if version < 4:
+                    rows = db.execute(f"SELECT {CLAIM_COLUMNS} FROM claims").fetchall()
+                    self._add_claim_words([(r[0], r[2], _claim(r)) for r in rows])
             db.execute(POST_SCHEMA)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -173,10 +225,8 @@ class Catalogue:
                     for i, s in enumerate(sentences)
                 ],
             )
-            db.executemany(
-                "INSERT INTO chunks VALUES (?,?,?,?,?,?)",
-                [(space, c.id, c.article_id, c.first, c.last, c.text) for c in chunks],
-            )
+            self._add_chunks(space, chunks)
+            self._add_claim_words([(space, n, c) for n, c in enumerate(claims)])
             db.executemany(
                 f"INSERT INTO claims ({CLAIM_COLUMNS}) VALUES ({','.join('?' * 15)})",
                 [
@@ -200,8 +250,108 @@ class Catalogue:
         return ids if found else []
 
     def _delete_rows(self, space: str, article_id: str) -> None:
-        for table, col in (("articles", "id"), ("sentences", "article_id"), ("chunks", "article_id"), ("claims", "article_id")):
+        self._unindex(space, "c.article_id=?", (article_id,))
+        for table, col in (("articles", "id"), ("sentences", "article_id"), ("chunks", "article_id"), ("claims", "article_id"),
+                           ("claim_words", "article_id")):
             self._db.execute(f"DELETE FROM {table} WHERE space=? AND {col}=?", (space, article_id))
+
+    def _add_claim_words(self, claims: Sequence[tuple[str, int, Claim]]) -> None:
+        """Index each ``(space, seq, claim)`` under every word its speaker is called by."""
+        self._db.executemany(
+            "INSERT OR IGNORE INTO claim_words (space, word, article_id, seq) VALUES (?,?,?,?)",
+            [(space, w, c.article_id, seq) for space, seq, c in claims for w in alias_words(c)],
+        )
+
+    # -- the lexical index, kept in step with the chunks inside the same transaction ---------------
+    def _add_chunks(self, space: str, chunks: Sequence[Chunk]) -> None:
+        db = self._db
+        df: Counter[str] = Counter()
+        for c in chunks:
+            words = lexical_terms(c.text)
+            df.update(set(words))
+            rowid = db.execute("INSERT INTO chunks_fts (terms, space, id) VALUES (?,?,?)", (" ".join(words), space, c.id)).lastrowid
+            db.execute("INSERT INTO chunks VALUES (?,?,?,?,?,?,?)", (space, c.id, c.article_id, c.first, c.last, c.text, rowid))
+        self._count(space, df, len(chunks))
+
+    def _unindex(self, space: str, where: str, args: tuple) -> None:
+        """Take the chunks matching ``where`` (over ``chunks c``) out of the lexical index."""
+        db = self._db
+        rows = db.execute(
+            f"SELECT f.rowid, f.terms FROM chunks c JOIN chunks_fts f ON f.rowid = c.fts WHERE c.space=? AND {where}", (space, *args)
+        ).fetchall()
+        if not rows:
+            return
+        db.executemany("DELETE FROM chunks_fts WHERE rowid=?", [(r[0],) for r in rows])
+        df = Counter(t for _, words in rows for t in set(words.split()))
+        self._count(space, Counter({t: -n for t, n in df.items()}), -len(rows))
+        db.executemany("DELETE FROM terms WHERE space=? AND term=? AND df <= 0", [(space, t) for t in df])
+
+    def _count(self, space: str, df: Counter[str], chunks: int) -> None:
+        db = self._db
+        db.executemany(
+            "INSERT INTO terms (space, term, df) VALUES (?,?,?) ON CONFLICT(space, term) DO UPDATE SET df = df + excluded.df",
+            [(space, t, n) for t, n in df.items()],
+        )
+        db.execute(
+            "INSERT INTO spaces (space, chunks) VALUES (?, ?) ON CONFLICT(space) DO UPDATE SET chunks = chunks + excluded.chunks",
+            (space, chunks),
+        )
+
+    def _reindex(self, space: str) -> int:
+        """Index every chunk of the space afresh (schema migration, doctor's repair)."""
+        db = self._db
+        db.execute("DELETE FROM chunks_fts WHERE space=?", (space,))
+        db.execute("DELETE FROM terms WHERE space=?", (space,))
+        db.execute("UPDATE spaces SET chunks = 0 WHERE space=?", (space,))
+        chunks = [Chunk(id=r[0], article_id=r[1], first=r[2], last=r[3], text=r[4]) for r in db.execute(
+            "SELECT id, article_id, first, last, text FROM chunks WHERE space=?", (space,)).fetchall()]
+        db.execute("DELETE FROM chunks WHERE space=?", (space,))
+        self._add_chunks(space, chunks)
+        return len(chunks)
+
+    def search_chunks(self, space: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+        """FTS5's BM25 over the terms, any of which may match (each quoted: a term is data, never
+        query syntax)."""
+        if not terms or n <= 0:
+            return []
+        query = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        rows = self._db.execute(
+            "SELECT id, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? AND space=? ORDER BY rank LIMIT ?", (query, space, n)
+        )
+        return [(cid, -float(score)) for cid, score in rows]
+
+    def term_stats(self, space: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        db = self._db
+        row = db.execute("SELECT chunks FROM spaces WHERE space=?", (space,)).fetchone()
+        df: dict[str, int] = {}
+        terms = list(dict.fromkeys(terms))
+        for b in range(0, len(terms), 500):
+            part = terms[b : b + 500]
+            q = f"SELECT term, df FROM terms WHERE space=? AND term IN ({','.join('?' * len(part))})"
+            df.update(dict(db.execute(q, (space, *part))))
+        return (int(row[0]) if row else 0), df
+
+    def lexical_health(self, space: str) -> str | None:
+        db = self._db
+        chunks = db.execute("SELECT COUNT(*) FROM chunks WHERE space=?", (space,)).fetchone()[0]
+        indexed = db.execute(
+            "SELECT COUNT(*) FROM chunks c JOIN chunks_fts f ON f.rowid = c.fts WHERE c.space=? AND f.id = c.id", (space,)
+        ).fetchone()[0]
+        rows = db.execute("SELECT COUNT(*) FROM chunks_fts WHERE space=?", (space,)).fetchone()[0]
+        recorded = self.term_stats(space, [])[0]
+        if indexed != chunks:
+            return f"{chunks - indexed} of {chunks} chunks missing from the lexical index"
+        if rows != indexed:
+            return f"{rows - indexed} lexical index rows belong to no chunk"
+        if recorded != chunks:
+            return f"the lexical index counts {recorded} chunks, the catalogue holds {chunks}"
+        return None
+
+    def rebuild_lexical(self, space: str) -> int:
+        with self._transaction():
+            n = self._reindex(space)
+            self._bump(space)
+        return n
 
     def _bump(self, space: str) -> None:
         self._db.execute(
@@ -228,7 +378,9 @@ class Catalogue:
     def delete_orphan_rows(self, space: str) -> int:
         db = self._db
         with self._transaction():
+            self._unindex(space, "NOT EXISTS (SELECT 1 FROM articles a WHERE a.space=c.space AND a.id=c.article_id)", ())
             gone = sum(db.execute(f"DELETE {self._orphans(t)}", (space,)).rowcount for t in ("sentences", "chunks", "claims"))
+            db.execute(f"DELETE {self._orphans('claim_words')}", (space,))
             if gone:
                 self._bump(space)
         return gone
@@ -318,10 +470,10 @@ class Catalogue:
 
     def window_sentences(
         self, space: str, windows: Sequence[tuple[str, int, int]], dim: int
-    ) -> list[tuple[Sentence, str, str, np.ndarray]]:
+    ) -> list[WindowRow]:
         """Sentences in ``(article_id, first, last)`` windows, each once, with title, url and vector."""
         seen: set[tuple[str, int]] = set()
-        out: list[tuple[Sentence, str, str, np.ndarray]] = []
+        out: list[WindowRow] = []
         for article_id, first, last in windows:
             rows = self._db.execute(
                 'SELECT s.idx, s.start, s."end", s.text, s.vec, a.title, a.url FROM sentences s '
@@ -368,27 +520,46 @@ class Catalogue:
 
     def claims(
         self, space: str, *, stance: str | None = None, speaker: str | None = None, article_id: str | None = None,
-        speaker_key: str | None = None,
+        speaker_key: str | None = None, stances: Sequence[str] | None = None, article_ids: Sequence[str] | None = None,
+        speaker_keys: Sequence[str] | None = None, limit: int | None = None,
     ) -> list[Claim]:
         """The claims ledger, in article and sentence order; ``speaker`` matches the name, the mention or
-        the role case-insensitively as a substring, ``speaker_key`` the canonical key exactly."""
+        the role case-insensitively as a substring, ``speaker_key`` the canonical key exactly; the plural
+        filters match any of their values (an empty list matches nothing)."""
         q, args = f"SELECT {CLAIM_COLUMNS} FROM claims WHERE space=?", [space]
-        if stance:
-            q += " AND stance=?"
-            args.append(stance)
+        for column, one, many in (("stance", stance, stances), ("article_id", article_id, article_ids),
+                                  ("speaker_key", speaker_key, speaker_keys)):
+            if one:
+                q += f" AND {column}=?"
+                args.append(one)
+            if many is not None:
+                values = sorted(set(many))
+                if not values:
+                    return []
+                q += f" AND {column} IN ({','.join('?' * len(values))})"
+                args += values
         if speaker:
             like = "%" + speaker.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             q += " AND (speaker LIKE ? ESCAPE '\\' OR speaker_mention LIKE ? ESCAPE '\\' OR speaker_role LIKE ? ESCAPE '\\')"
             args += [like, like, like]
-        if article_id:
-            q += " AND article_id=?"
-            args.append(article_id)
-        if speaker_key:
-            q += " AND speaker_key=?"
-            args.append(speaker_key)
         q += " ORDER BY article_id, seq"
+        if limit is not None:
+            q += " LIMIT ?"
+            args.append(limit)
         return [_claim(row) for row in self._db.execute(q, args)]
 
+    def claims_by_words(self, space: str, words: Sequence[str]) -> list[Claim]:
+        """Claims whose speaker is called (by name, role or mention) with every one of ``words``
+        (:func:`rag.attribution.speakers.alias_words`), through the alias-word index."""
+        wanted = sorted(set(words))
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        q = (f"SELECT {', '.join('c.' + col.strip() for col in CLAIM_COLUMNS.split(','))} FROM claims c JOIN ("
+             f"SELECT article_id, seq FROM claim_words WHERE space=? AND word IN ({marks}) GROUP BY article_id, seq "
+             f"HAVING COUNT(DISTINCT word) = ?) w ON c.space=? AND c.article_id=w.article_id AND c.seq=w.seq "
+             f"ORDER BY c.article_id, c.seq")
+        return [_claim(row) for row in self._db.execute(q, (space, *wanted, len(wanted), space))]
 
 CLAIM_COLUMNS = ("space, article_id, seq, speaker, cue, stance, content, other_party, sentence_ids, spans, "
                  "negated, cue_lemma, speaker_mention, speaker_role, speaker_key")

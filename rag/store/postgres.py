@@ -1,0 +1,659 @@
+"""The PostgreSQL catalogue, for several app servers (or machines) sharing one archive: the same
+tables as the SQLite catalogue (:mod:`rag.store.sqlite`), and the lexical index as a ``tsvector``
+column over each chunk's stemmed terms with a GIN index, plus the table of document frequencies.
+
+Every call borrows a connection from a pool (autocommit), so any number of threads read at once;
+a write is one transaction, so readers (PostgreSQL's READ COMMITTED: each statement sees what was
+committed when it began) see an article's old version or its new one, never a mixture. The one
+writer per space is a session-level advisory lock, which PostgreSQL drops when its holder's
+connection ends, even if the process is killed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from rag.attribution.speakers import alias_words
+from rag.lexical import terms as lexical_terms
+from rag.store.protocols import ArticleRow, CatalogueError, StoreBusy, WindowRow
+from rag.store.sqlite import _blob_to_vec, _vec_to_blob
+from rag.types import Article, Chunk, Claim, Sentence
+
+SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS whosaid_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS articles (
+        space TEXT NOT NULL, id TEXT NOT NULL, title TEXT NOT NULL, source TEXT NOT NULL DEFAULT '',
+        url TEXT NOT NULL DEFAULT '', published TEXT NOT NULL DEFAULT '', text TEXT NOT NULL,
+        version TEXT NOT NULL, origin TEXT NOT NULL DEFAULT '', ingested_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (space, id))""",
+    """CREATE TABLE IF NOT EXISTS sentences (
+        space TEXT NOT NULL, article_id TEXT NOT NULL, idx INTEGER NOT NULL,
+        start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, vec BYTEA,
+        PRIMARY KEY (space, article_id, idx))""",
+    # the lexical index: each chunk's stemmed terms as written (so taking a chunk out subtracts exactly
+    # what adding it counted) and their tsvector
+    """CREATE TABLE IF NOT EXISTS chunks (
+        space TEXT NOT NULL, id TEXT NOT NULL, article_id TEXT NOT NULL,
+        first INTEGER NOT NULL, last INTEGER NOT NULL, text TEXT NOT NULL, terms TEXT, tsv TSVECTOR,
+        PRIMARY KEY (space, id))""",
+    "CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks (space, article_id)",
+    "CREATE INDEX IF NOT EXISTS chunks_tsv ON chunks USING GIN (tsv)",
+    """CREATE TABLE IF NOT EXISTS claims (
+        space TEXT NOT NULL, article_id TEXT NOT NULL, seq INTEGER NOT NULL,
+        speaker TEXT NOT NULL, cue TEXT NOT NULL, stance TEXT NOT NULL, content TEXT NOT NULL,
+        other_party TEXT NOT NULL DEFAULT '', sentence_ids JSONB NOT NULL, spans JSONB NOT NULL,
+        negated BOOLEAN NOT NULL DEFAULT FALSE, cue_lemma TEXT NOT NULL DEFAULT '', speaker_mention TEXT NOT NULL DEFAULT '',
+        speaker_role TEXT NOT NULL DEFAULT '', speaker_key TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (space, article_id, seq))""",
+    # in the ledger's order, so a stance filter with a limit reads only the first matching entries
+    'CREATE INDEX IF NOT EXISTS claims_by_stance ON claims (space, stance, article_id COLLATE "C", seq)',
+    "CREATE INDEX IF NOT EXISTS claims_by_speaker ON claims (space, speaker_key)",
+    # every word a claim's speaker is called by (name, role, mention): speaker questions read only their claims
+    """CREATE TABLE IF NOT EXISTS claim_words (
+        space TEXT NOT NULL, word TEXT NOT NULL, article_id TEXT NOT NULL, seq INTEGER NOT NULL,
+        PRIMARY KEY (space, word, article_id, seq))""",
+    "CREATE INDEX IF NOT EXISTS claim_words_by_article ON claim_words (space, article_id)",
+    """CREATE TABLE IF NOT EXISTS spaces (
+        space TEXT PRIMARY KEY, generation BIGINT NOT NULL DEFAULT 0, chunks BIGINT NOT NULL DEFAULT 0)""",
+    "CREATE TABLE IF NOT EXISTS terms (space TEXT NOT NULL, term TEXT NOT NULL, df BIGINT NOT NULL, PRIMARY KEY (space, term))",
+]
+
+#: The catalogue's schema version (``whosaid_meta.schema_version``), numbered like SQLite's: the first
+#: PostgreSQL schema is version 3. Each step of :data:`MIGRATIONS` brings a catalogue written by an
+#: older whosaid up to the next version, in the transaction that holds the schema lock.
+SCHEMA_VERSION = 4
+MIGRATIONS: dict[int, list[str]] = {
+    # 3 -> 4: the alias-word index of claims (filled from the stored claims by ``_migrate``), and the
+    # stance index in the ledger's order
+    4: [
+        "DROP INDEX IF EXISTS claims_by_stance",
+        'CREATE INDEX claims_by_stance ON claims (space, stance, article_id COLLATE "C", seq)',
+        """CREATE TABLE IF NOT EXISTS claim_words (
+            space TEXT NOT NULL, word TEXT NOT NULL, article_id TEXT NOT NULL, seq INTEGER NOT NULL,
+            PRIMARY KEY (space, word, article_id, seq))""",
+        "CREATE INDEX IF NOT EXISTS claim_words_by_article ON claim_words (space, article_id)",
+    ],
+}
+
+CLAIM_COLUMNS = ("space, article_id, seq, speaker, cue, stance, content, other_party, sentence_ids, spans, "
+                 "negated, cue_lemma, speaker_mention, speaker_role, speaker_key")
+
+
+def _lock_key(name: str) -> int:
+    """A signed 64-bit advisory lock key for ``name`` (the first 8 bytes of its BLAKE2b)."""
+    return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
+
+
+_SCHEMA_LOCK = _lock_key("whosaid:schema")
+
+
+def _without_password(url: str) -> str:
+    """The URL for messages: its password (in the authority or as a parameter) left out."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, hostport = netloc.rpartition("@")
+            netloc = userinfo.split(":", 1)[0] + "@" + hostport
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() != "password"])
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return url.split("://", 1)[0] + "://..."
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+class PostgresCatalogue:
+    """PostgreSQL storage shared by any number of processes; every call names the index ``space``."""
+
+    def __init__(self, url: str, pool_size: int = 16) -> None:
+        self.location = _without_password(url)
+        self._url = url
+        self._connect_kwargs: dict[str, Any] = {"autocommit": True}
+        try:
+            if "connect_timeout" not in conninfo_to_dict(url):
+                self._connect_kwargs["connect_timeout"] = 30
+            with psycopg.connect(url, **self._connect_kwargs) as conn:
+                self._migrate(conn)
+        except CatalogueError:
+            raise
+        except psycopg.Error as e:
+            raise CatalogueError(f"{self.location}: cannot use the PostgreSQL catalogue: {_one_line(e).replace(url, self.location)}") from None
+        self._pool: ConnectionPool = ConnectionPool(
+            url, min_size=1, max_size=max(1, pool_size), open=True, kwargs=self._connect_kwargs,
+            check=ConnectionPool.check_connection, name="whosaid-catalogue",
+        )
+        self._titles: dict[str, tuple[int, dict[str, str]]] = {}
+
+    def close(self) -> None:
+        self._pool.close()
+
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection in autocommit mode: each statement sees what was committed when it began."""
+        with self._pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection]:
+        """One write transaction: committed whole, or rolled back on any error (and PostgreSQL rolls back
+        the transaction of a connection that dies), so readers see the old state or the new."""
+        with self._pool.connection() as conn, conn.transaction():
+            yield conn
+
+    # -- schema -------------------------------------------------------------------------------
+    @staticmethod
+    def _schema_version(conn: psycopg.Connection) -> int:
+        if conn.execute("SELECT to_regclass('whosaid_meta')").fetchone()[0] is None:
+            return 0
+        row = conn.execute("SELECT value FROM whosaid_meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise CatalogueError(
+                f"{self.location}: catalogue schema version {version} is newer than this whosaid's ({SCHEMA_VERSION}); upgrade whosaid"
+            )
+
+    def _migrate(self, conn: psycopg.Connection) -> None:
+        """Create the schema, or bring an older catalogue up to :data:`SCHEMA_VERSION`. A current schema
+        is only read (DDL, even ``IF NOT EXISTS``, would lock tables against running readers and
+        writers); otherwise the work runs under a transaction-level advisory lock, so processes
+        starting at once create it once."""
+        version = self._schema_version(conn)
+        self._check_version(version)
+        if version == SCHEMA_VERSION:
+            return
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            version = self._schema_version(conn)  # another process may have done it meanwhile
+            self._check_version(version)
+            if version == SCHEMA_VERSION:
+                return
+            if version == 0:
+                for statement in SCHEMA:
+                    conn.execute(statement)
+            else:
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS.get(step, []):
+                        conn.execute(statement)
+                if version < 4:
+                    self._backfill_claim_words(conn)
+            conn.execute(
+                "INSERT INTO whosaid_meta (key, value) VALUES ('schema_version', %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
+
+    # -- one writer per space -----------------------------------------------------------------
+    @contextmanager
+    def writer(self, space: str, wait: float = 0.0) -> Iterator[None]:
+        """The space's write lock: a session-level advisory lock on a connection of its own (not the
+        pool's, so the writes made under it never wait for it), dropped by PostgreSQL when that
+        connection ends, even if this process is killed."""
+        key = _lock_key(f"whosaid:writer:{space}")
+        try:
+            conn = psycopg.connect(self._url, **self._connect_kwargs)
+        except psycopg.Error as e:
+            raise CatalogueError(f"{self.location}: cannot use the PostgreSQL catalogue: {_one_line(e).replace(self._url, self.location)}") from None
+        try:
+            deadline = time.monotonic() + max(0.0, wait)
+            while not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise StoreBusy(
+                        f"{self.location} ({space}): another whosaid ingest, delete or doctor is writing to this collection; "
+                        "try again when it ends"
+                    )
+                time.sleep(min(0.2, left))
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                except psycopg.Error:
+                    pass  # the connection is gone, and the lock with it
+        finally:
+            conn.close()
+
+    # -- writes -------------------------------------------------------------------------------
+    def write_article(
+        self,
+        space: str,
+        article: Article,
+        version: str,
+        origin: str,
+        sentences: Sequence[Sentence],
+        chunks: Sequence[Chunk],
+        sentence_vecs: np.ndarray | None,
+        claims: Sequence[Claim] = (),
+    ) -> None:
+        """Replace the article, its sentences, chunks and claims in one transaction."""
+        with self._transaction() as conn:
+            self._delete_rows(conn, space, article.id)
+            conn.execute(
+                "INSERT INTO articles (space, id, title, source, url, published, text, version, origin, ingested_at) "
+                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                (space, article.id, article.title, article.source, article.url, article.published,
+                 article.text, version, origin, time.time()),
+            )
+            with conn.cursor() as cur:
+                cur.executemany(
+                    'INSERT INTO sentences (space, article_id, idx, start, "end", text, vec) VALUES (%s,%s,%s,%s,%s,%s,%s)',
+                    [
+                        (space, s.article_id, s.index, s.start, s.end, s.text,
+                         None if sentence_vecs is None else _vec_to_blob(sentence_vecs[i]))
+                        for i, s in enumerate(sentences)
+                    ],
+                )
+                self._add_chunks(conn, space, chunks)
+                cur.executemany(
+                    f"INSERT INTO claims ({CLAIM_COLUMNS}) VALUES ({','.join(['%s'] * 15)})",
+                    [
+                        (space, article.id, n, c.speaker, c.cue, c.stance, c.content, c.other_party, Jsonb(c.sentence_ids),
+                         Jsonb([c.cue_span, c.speaker_span, c.content_span]), bool(c.negated), c.cue_lemma, c.speaker_mention,
+                         c.speaker_role, c.speaker_key)
+                        for n, c in enumerate(claims)
+                    ],
+                )
+            self._add_claim_words(conn, [(space, n, c) for n, c in enumerate(claims)])
+            self._bump(conn, space)
+
+    def delete_article(self, space: str, article_id: str) -> list[str]:
+        """Remove an article; returns the ids of the chunks it had (for the vector store)."""
+        with self._transaction() as conn:
+            ids = sorted(r[0] for r in conn.execute("SELECT id FROM chunks WHERE space=%s AND article_id=%s", (space, article_id)))
+            found = conn.execute("SELECT 1 FROM articles WHERE space=%s AND id=%s", (space, article_id)).fetchone()
+            self._delete_rows(conn, space, article_id)
+            if found:
+                self._bump(conn, space)
+        return ids if found else []
+
+    def _delete_rows(self, conn: psycopg.Connection, space: str, article_id: str) -> None:
+        self._unindex(conn, space, "c.article_id=%s", (article_id,))
+        for table, col in (("articles", "id"), ("sentences", "article_id"), ("chunks", "article_id"), ("claims", "article_id"),
+                           ("claim_words", "article_id")):
+            conn.execute(f"DELETE FROM {table} WHERE space=%s AND {col}=%s", (space, article_id))
+
+    @staticmethod
+    def _add_claim_words(conn: psycopg.Connection, claims: Sequence[tuple[str, int, Claim]]) -> None:
+        """Index each ``(space, seq, claim)`` under every word its speaker is called by."""
+        rows = [(space, w, c.article_id, seq) for space, seq, c in claims for w in sorted(alias_words(c))]
+        if rows:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO claim_words (space, word, article_id, seq) VALUES (%s,%s,%s,%s) ON CONFLICT DO NOTHING", rows
+                )
+
+    def _backfill_claim_words(self, conn: psycopg.Connection, batch: int = 5000) -> None:
+        """Index the claims an older whosaid stored (the migration to version 4), a batch at a time
+        through a server-side cursor, inside the migration's transaction."""
+        with conn.cursor(name="whosaid_claim_words_backfill") as cur:
+            cur.itersize = batch
+            cur.execute(f"SELECT {CLAIM_COLUMNS} FROM claims")
+            while rows := cur.fetchmany(batch):
+                self._add_claim_words(conn, [(r[0], r[2], _claim(r)) for r in rows])
+
+    # -- the lexical index, kept in step with the chunks inside the same transaction ---------------
+    def _add_chunks(self, conn: psycopg.Connection, space: str, chunks: Sequence[Chunk]) -> None:
+        df: Counter[str] = Counter()
+        rows = []
+        for c in chunks:
+            words = " ".join(lexical_terms(c.text))
+            df.update(set(words.split()))
+            rows.append((space, c.id, c.article_id, c.first, c.last, c.text, words, words))
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO chunks (space, id, article_id, first, last, text, terms, tsv) "
+                "VALUES (%s,%s,%s,%s,%s,%s,%s,to_tsvector('simple', %s))",
+                rows,
+            )
+        self._count(conn, space, df, len(chunks))
+
+    def _unindex(self, conn: psycopg.Connection, space: str, where: str, args: tuple) -> None:
+        """Take the chunks matching ``where`` (over ``chunks c``) out of the document frequencies (their
+        tsvectors go with their rows)."""
+        rows = conn.execute(
+            f"SELECT c.terms FROM chunks c WHERE c.space=%s AND c.terms IS NOT NULL AND c.tsv IS NOT NULL AND {where}", (space, *args)
+        ).fetchall()
+        if not rows:
+            return
+        df = Counter(t for (words,) in rows for t in set(words.split()))
+        self._count(conn, space, Counter({t: -n for t, n in df.items()}), -len(rows))
+        conn.execute("DELETE FROM terms WHERE space=%s AND term = ANY(%s) AND df <= 0", (space, sorted(df)))
+
+    def _count(self, conn: psycopg.Connection, space: str, df: Counter[str], chunks: int) -> None:
+        with conn.cursor() as cur:
+            # in sorted order, so that two transactions touching the same terms lock them in the same order
+            cur.executemany(
+                "INSERT INTO terms (space, term, df) VALUES (%s,%s,%s) "
+                "ON CONFLICT (space, term) DO UPDATE SET df = terms.df + excluded.df",
+                [(space, t, n) for t, n in sorted(df.items())],
+            )
+        conn.execute(
+            "INSERT INTO spaces (space, chunks) VALUES (%s, %s) "
+            "ON CONFLICT (space) DO UPDATE SET chunks = spaces.chunks + excluded.chunks",
+            (space, chunks),
+        )
+
+    def _reindex(self, conn: psycopg.Connection, space: str) -> int:
+        """Index every chunk of the space afresh from its text (doctor's repair)."""
+        conn.execute("DELETE FROM terms WHERE space=%s", (space,))
+        conn.execute("UPDATE spaces SET chunks = 0 WHERE space=%s", (space,))
+        df: Counter[str] = Counter()
+        rows = []
+        for cid, text in conn.execute("SELECT id, text FROM chunks WHERE space=%s", (space,)).fetchall():
+            words = " ".join(lexical_terms(text))
+            df.update(set(words.split()))
+            rows.append((words, words, space, cid))
+        with conn.cursor() as cur:
+            cur.executemany("UPDATE chunks SET terms=%s, tsv=to_tsvector('simple', %s) WHERE space=%s AND id=%s", rows)
+        self._count(conn, space, df, len(rows))
+        return len(rows)
+
+    def search_chunks(self, space: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+        """``ts_rank`` over the terms, any of which may match. Each term is a bound parameter turned into
+        lexemes by ``plainto_tsquery`` (which reads no operators), so a term is data, never query syntax."""
+        terms = list(dict.fromkeys(terms))
+        if not terms or n <= 0:
+            return []
+        q = "(" + " || ".join(["plainto_tsquery('simple', %s)"] * len(terms)) + ")"
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT id, ts_rank(tsv, {q}) AS rank FROM chunks WHERE space=%s AND tsv @@ {q} "
+                'ORDER BY rank DESC, article_id COLLATE "C", first LIMIT %s',
+                (*terms, space, *terms, n),
+            ).fetchall()
+        return [(cid, float(score)) for cid, score in rows]
+
+    def term_stats(self, space: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        with self._conn() as conn:
+            row = conn.execute("SELECT chunks FROM spaces WHERE space=%s", (space,)).fetchone()
+            wanted = list(dict.fromkeys(terms))
+            df = {t: int(d) for t, d in conn.execute(
+                "SELECT term, df FROM terms WHERE space=%s AND term = ANY(%s)", (space, wanted))} if wanted else {}
+        return (int(row[0]) if row else 0), df
+
+    def lexical_health(self, space: str) -> str | None:
+        with self._conn() as conn:
+            chunks, indexed = conn.execute(
+                "SELECT COUNT(*), COUNT(*) FILTER (WHERE terms IS NOT NULL AND tsv IS NOT NULL) FROM chunks WHERE space=%s", (space,)
+            ).fetchone()
+        recorded = self.term_stats(space, [])[0]
+        if indexed != chunks:
+            return f"{chunks - indexed} of {chunks} chunks missing from the lexical index"
+        if recorded != chunks:
+            return f"the lexical index counts {recorded} chunks, the catalogue holds {chunks}"
+        return None
+
+    def rebuild_lexical(self, space: str) -> int:
+        with self._transaction() as conn:
+            n = self._reindex(conn, space)
+            self._bump(conn, space)
+        return n
+
+    @staticmethod
+    def _bump(conn: psycopg.Connection, space: str) -> None:
+        conn.execute(
+            "INSERT INTO spaces (space, generation) VALUES (%s, 1) "
+            "ON CONFLICT (space) DO UPDATE SET generation = spaces.generation + 1",
+            (space,),
+        )
+
+    # -- health (whosaid doctor) -----------------------------------------------------------------
+    def integrity(self) -> str:
+        """Whether the server answers: ``"ok"`` or its error (PostgreSQL checks its own pages)."""
+        try:
+            with self._conn() as conn:
+                conn.execute("SELECT 1").fetchone()
+        except Exception as e:  # noqa: BLE001 - reported, not raised
+            return _one_line(e)
+        return "ok"
+
+    @staticmethod
+    def _orphans(table: str) -> str:
+        return (f"FROM {table} WHERE space=%s AND NOT EXISTS "
+                f"(SELECT 1 FROM articles a WHERE a.space={table}.space AND a.id={table}.article_id)")
+
+    def orphan_rows(self, space: str) -> dict[str, int]:
+        """Rows whose article is gone, per table (one transaction writes an article, so only damage
+        from outside whosaid leaves these)."""
+        with self._conn() as conn:
+            return {t: conn.execute(f"SELECT COUNT(*) {self._orphans(t)}", (space,)).fetchone()[0] for t in ("sentences", "chunks", "claims")}
+
+    def delete_orphan_rows(self, space: str) -> int:
+        with self._transaction() as conn:
+            self._unindex(conn, space, "NOT EXISTS (SELECT 1 FROM articles a WHERE a.space=c.space AND a.id=c.article_id)", ())
+            gone = sum(conn.execute(f"DELETE {self._orphans(t)}", (space,)).rowcount for t in ("sentences", "chunks", "claims"))
+            conn.execute(f"DELETE {self._orphans('claim_words')}", (space,))
+            if gone:
+                self._bump(conn, space)
+        return gone
+
+    def broken_articles(self, space: str) -> dict[str, str]:
+        """Articles whose stored rows do not fit together, with the first reason found: no sentences,
+        sentence numbers with gaps, offsets that do not reproduce the sentence, chunks or claims that
+        point outside the article's sentences. Written so that damaged values (an end before its
+        start, a sentence id that is not a number) are reported, never raise."""
+        checks = [
+            ("no sentences", "SELECT a.id FROM articles a WHERE a.space=%s AND NOT EXISTS "
+             "(SELECT 1 FROM sentences s WHERE s.space=a.space AND s.article_id=a.id)"),
+            ("sentence numbers have gaps", "SELECT article_id FROM sentences WHERE space=%s GROUP BY article_id "
+             "HAVING MIN(idx) != 0 OR MAX(idx) != COUNT(*) - 1"),
+            ("a sentence's offsets do not reproduce its text", 'SELECT s.article_id FROM sentences s JOIN articles a '
+             'ON a.space=s.space AND a.id=s.article_id WHERE s.space=%s AND CASE WHEN s."end" < s.start THEN TRUE '
+             'ELSE substr(a.text, s.start + 1, s."end" - s.start) != s.text END'),
+            ("a chunk points outside the sentences", "SELECT c.article_id FROM chunks c WHERE c.space=%s AND (c.first < 0 OR c.first > c.last "
+             "OR c.last >= (SELECT COUNT(*) FROM sentences s WHERE s.space=c.space AND s.article_id=c.article_id))"),
+            # a claim's sentence ids read "<article id>:<index>"
+            ("a claim points outside the sentences", "SELECT c.article_id FROM claims c WHERE c.space=%s AND jsonb_typeof(c.sentence_ids) != 'array'"),
+            ("a claim points outside the sentences", "SELECT c.article_id FROM claims c CROSS JOIN LATERAL jsonb_array_elements_text("
+             "CASE WHEN jsonb_typeof(c.sentence_ids) = 'array' THEN c.sentence_ids ELSE '[]'::jsonb END) AS j(value) WHERE c.space=%s AND "
+             "CASE WHEN j.value IS NULL OR substr(j.value, 1, length(c.article_id) + 1) != (c.article_id || ':') "
+             "OR substr(j.value, length(c.article_id) + 2) !~ '^[0-9]{1,9}$' THEN TRUE "
+             "ELSE NOT EXISTS (SELECT 1 FROM sentences s WHERE s.space=c.space AND s.article_id=c.article_id "
+             "AND s.idx = CAST(substr(j.value, length(c.article_id) + 2) AS INTEGER)) END"),
+        ]
+        found: dict[str, str] = {}
+        with self._conn() as conn:
+            for reason, q in checks:
+                for (article_id,) in conn.execute(q, (space,)):
+                    found.setdefault(article_id, reason)
+        return found
+
+    def versions(self, space: str) -> dict[str, str]:
+        with self._conn() as conn:
+            return dict(conn.execute('SELECT id, version FROM articles WHERE space=%s ORDER BY id COLLATE "C"', (space,)).fetchall())
+
+    # -- reads --------------------------------------------------------------------------------
+    def generation(self, space: str) -> int:
+        """Changes whenever the space's content changes; keys derived caches such as BM25."""
+        with self._conn() as conn:
+            row = conn.execute("SELECT generation FROM spaces WHERE space=%s", (space,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def version(self, space: str, article_id: str) -> str | None:
+        with self._conn() as conn:
+            row = conn.execute("SELECT version FROM articles WHERE space=%s AND id=%s", (space, article_id)).fetchone()
+        return row[0] if row else None
+
+    def list_articles(self, space: str) -> list[ArticleRow]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT a.id, a.title, a.source, a.url, a.published, a.version, a.origin, "
+                "(SELECT COUNT(*) FROM sentences s WHERE s.space=a.space AND s.article_id=a.id) "
+                'FROM articles a WHERE a.space=%s ORDER BY a.id COLLATE "C"',
+                (space,),
+            ).fetchall()
+        return [ArticleRow(*r[:7], int(r[7])) for r in rows]
+
+    def article(self, space: str, article_id: str) -> Article | None:
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT id, title, source, url, published, text FROM articles WHERE space=%s AND id=%s", (space, article_id)
+            ).fetchone()
+        if not row:
+            return None
+        return Article(id=row[0], title=row[1], source=row[2], url=row[3], published=row[4], text=row[5])
+
+    def sentences(self, space: str, article_id: str) -> list[Sentence]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                'SELECT idx, start, "end", text FROM sentences WHERE space=%s AND article_id=%s ORDER BY idx',
+                (space, article_id),
+            ).fetchall()
+        return [Sentence(article_id=article_id, index=i, start=s, end=e, text=t) for i, s, e, t in rows]
+
+    def chunk_ids(self, space: str, article_id: str | None = None) -> set[str]:
+        with self._conn() as conn:
+            if article_id is None:
+                return {r[0] for r in conn.execute("SELECT id FROM chunks WHERE space=%s", (space,))}
+            return {r[0] for r in conn.execute("SELECT id FROM chunks WHERE space=%s AND article_id=%s", (space, article_id))}
+
+    def chunks(self, space: str, ids: Iterable[str] | None = None) -> list[Chunk]:
+        """Chunks by id (in the order given, unknown ids skipped), or all chunks of the space."""
+        with self._conn() as conn:
+            if ids is None:
+                rows = conn.execute(
+                    'SELECT id, article_id, first, last, text FROM chunks WHERE space=%s ORDER BY article_id COLLATE "C", first',
+                    (space,),
+                ).fetchall()
+                return [Chunk(id=r[0], article_id=r[1], first=r[2], last=r[3], text=r[4]) for r in rows]
+            ids = list(ids)
+            if not ids:
+                return []
+            found = {r[0]: Chunk(id=r[0], article_id=r[1], first=r[2], last=r[3], text=r[4]) for r in conn.execute(
+                "SELECT id, article_id, first, last, text FROM chunks WHERE space=%s AND id = ANY(%s)", (space, list(dict.fromkeys(ids))))}
+        return [found[i] for i in ids if i in found]
+
+    def window_sentences(self, space: str, windows: Sequence[tuple[str, int, int]], dim: int) -> list[WindowRow]:
+        """Sentences in ``(article_id, first, last)`` windows, each once, with title, url and vector."""
+        seen: set[tuple[str, int]] = set()
+        out: list[WindowRow] = []
+        with self._conn() as conn:
+            for article_id, first, last in windows:
+                rows = conn.execute(
+                    'SELECT s.idx, s.start, s."end", s.text, s.vec, a.title, a.url FROM sentences s '
+                    "JOIN articles a ON a.space=s.space AND a.id=s.article_id "
+                    "WHERE s.space=%s AND s.article_id=%s AND s.idx BETWEEN %s AND %s ORDER BY s.idx",
+                    (space, article_id, first, last),
+                ).fetchall()
+                for idx, start, end, text, vec, title, url in rows:
+                    if (article_id, idx) in seen:
+                        continue
+                    seen.add((article_id, idx))
+                    sentence = Sentence(article_id=article_id, index=idx, start=start, end=end, text=text)
+                    out.append((sentence, title, url, _blob_to_vec(vec, dim)))
+        return out
+
+    def sentence_vectors(self, space: str, keys: Sequence[tuple[str, int]], dim: int) -> dict[tuple[str, int], np.ndarray]:
+        """Pooled vectors of ``(article_id, index)`` sentences, one query per article (missing ones are zero)."""
+        out = {k: np.zeros(dim, dtype=np.float32) for k in keys}
+        by_article: dict[str, list[int]] = {}
+        for aid, idx in keys:
+            by_article.setdefault(aid, []).append(idx)
+        if not by_article:
+            return out
+        with self._conn() as conn:
+            for aid, idxs in by_article.items():
+                q = "SELECT idx, vec FROM sentences WHERE space=%s AND article_id=%s AND idx = ANY(%s)"
+                for idx, vec in conn.execute(q, (space, aid, sorted(set(idxs)))):
+                    out[(aid, idx)] = _blob_to_vec(vec, dim)
+        return out
+
+    def titles(self, space: str) -> dict[str, str]:
+        """Lower-cased title -> article id (the last id wins a shared title), cached until the space changes."""
+        generation = self.generation(space)
+        cached = self._titles.get(space)
+        if cached and cached[0] == generation:
+            return cached[1]
+        with self._conn() as conn:
+            rows = conn.execute('SELECT id, title FROM articles WHERE space=%s ORDER BY id COLLATE "C"', (space,)).fetchall()
+        titles = {t.lower(): i for i, t in rows}
+        self._titles[space] = (generation, titles)
+        return titles
+
+    def counts(self, space: str) -> dict[str, int]:
+        with self._conn() as conn:
+            return {
+                table: int(conn.execute(f"SELECT COUNT(*) FROM {table} WHERE space=%s", (space,)).fetchone()[0])
+                for table in ("articles", "sentences", "chunks", "claims")
+            }
+
+    def claims(
+        self, space: str, *, stance: str | None = None, speaker: str | None = None, article_id: str | None = None,
+        speaker_key: str | None = None, stances: Sequence[str] | None = None, article_ids: Sequence[str] | None = None,
+        speaker_keys: Sequence[str] | None = None, limit: int | None = None,
+    ) -> list[Claim]:
+        """The claims ledger, in article and sentence order; ``speaker`` matches the name, the mention or
+        the role case-insensitively as a substring, ``speaker_key`` the canonical key exactly; the plural
+        filters match any of their values (an empty list matches nothing); ``limit`` keeps the first
+        claims (a negative one, as in SQLite, keeps them all)."""
+        q, args = f"SELECT {CLAIM_COLUMNS} FROM claims WHERE space=%s", [space]
+        for column, one, many in (("stance", stance, stances), ("article_id", article_id, article_ids),
+                                  ("speaker_key", speaker_key, speaker_keys)):
+            if one:
+                q += f" AND {column}=%s"
+                args.append(one)
+            if many is not None:
+                values = sorted(set(many))
+                if not values:
+                    return []
+                if len(values) == 1:  # an equality, so the ordered index serves the limit
+                    q += f" AND {column}=%s"
+                    args.append(values[0])
+                else:
+                    q += f" AND {column} = ANY(%s)"
+                    args.append(values)
+        if speaker:
+            like = "%" + speaker.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            q += " AND (speaker ILIKE %s ESCAPE '\\' OR speaker_mention ILIKE %s ESCAPE '\\' OR speaker_role ILIKE %s ESCAPE '\\')"
+            args += [like, like, like]
+        q += ' ORDER BY article_id COLLATE "C", seq'
+        if limit is not None and limit >= 0:
+            q += " LIMIT %s"
+            args.append(limit)
+        with self._conn() as conn:
+            rows = conn.execute(q, args).fetchall()
+        return [_claim(row) for row in rows]
+
+    def claims_by_words(self, space: str, words: Sequence[str]) -> list[Claim]:
+        """Claims whose speaker is called (by name, role or mention) with every one of ``words``
+        (:func:`rag.attribution.speakers.alias_words`), through the alias-word index."""
+        wanted = sorted(set(words))
+        if not wanted:
+            return []
+        columns = ", ".join("c." + col.strip() for col in CLAIM_COLUMNS.split(","))
+        q = (f"SELECT {columns} FROM claims c JOIN ("
+             "SELECT article_id, seq FROM claim_words WHERE space=%s AND word = ANY(%s) GROUP BY article_id, seq "
+             "HAVING COUNT(DISTINCT word) = %s) w ON c.space=%s AND c.article_id=w.article_id AND c.seq=w.seq "
+             'ORDER BY c.article_id COLLATE "C", c.seq')
+        with self._conn() as conn:
+            rows = conn.execute(q, (space, wanted, len(wanted), space)).fetchall()
+        return [_claim(row) for row in rows]
+
+
+def _claim(row: Sequence) -> Claim:
+    _, aid, _, spk, cue, st, content, other, sids, spans, negated, lemma, mention, role, key = row
+    cue_span, speaker_span, content_span = (tuple(s) if s else None for s in spans)
+    return Claim(
+        article_id=aid, speaker=spk, cue=cue, stance=st, content=content, other_party=other, sentence_ids=list(sids),
+        cue_span=cue_span, speaker_span=speaker_span, content_span=content_span, negated=bool(negated), cue_lemma=lemma,
+        speaker_mention=mention, speaker_role=role, speaker_key=key,
+    )
+
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresCatalogue"]

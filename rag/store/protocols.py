@@ -1,0 +1,159 @@
+"""What whosaid needs from its storage, as Protocols: a catalogue (the source of truth: articles,
+sentences with offsets and pooled vectors, chunks, claims, and the lexical index over chunks) and a
+vector store (chunk vectors). Every implementation passes the same contract suite
+(``tests/test_store_contract.py``), so the embedded default (SQLite + embedded Chroma) and a
+deployment (PostgreSQL + a Chroma server) answer alike.
+
+Every catalogue call names the index ``space`` it works on (a collection under one set of
+vector-changing settings), so one database can hold several.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Iterable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from rag.types import Article, Chunk, Claim, Sentence
+
+#: One catalogue row as :meth:`Catalogue.window_sentences` returns it: the sentence, its article's
+#: title and url, and its pooled vector.
+WindowRow = tuple[Sentence, str, str, np.ndarray]
+
+
+class CatalogueError(RuntimeError):
+    """A catalogue this whosaid cannot use (written by a newer version, or unreachable)."""
+
+
+class StoreBusy(RuntimeError):
+    """Another process (on this machine or another) is writing to the collection."""
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    """An article as listed: metadata without the body."""
+
+    id: str
+    title: str
+    source: str
+    url: str
+    published: str
+    version: str
+    origin: str
+    sentences: int
+
+
+@runtime_checkable
+class Catalogue(Protocol):
+    """Articles, sentences, chunks, claims and the lexical index, for any number of spaces.
+
+    Writes replace an article whole in one transaction, lexical index included, so readers (any
+    number at once, from any thread or process) see the old version or the new, never a mixture.
+    """
+
+    location: str
+    """Where it lives, for messages (a file path, or a URL without its password)."""
+
+    def close(self) -> None: ...
+
+    # -- one writer per space -------------------------------------------------------------------
+    def writer(self, space: str, wait: float = 0.0) -> AbstractContextManager[None]:
+        """Held by ingest, delete and doctor's repairs, across processes and machines; raises
+        :class:`StoreBusy` when another writer holds it for longer than ``wait`` seconds."""
+        ...
+
+    # -- writes ---------------------------------------------------------------------------------
+    def write_article(
+        self, space: str, article: Article, version: str, origin: str, sentences: Sequence[Sentence],
+        chunks: Sequence[Chunk], sentence_vecs: np.ndarray | None, claims: Sequence[Claim] = (),
+    ) -> None: ...
+
+    def delete_article(self, space: str, article_id: str) -> list[str]:
+        """Remove an article; returns the ids of the chunks it had (for the vector store)."""
+        ...
+
+    # -- reads ----------------------------------------------------------------------------------
+    def generation(self, space: str) -> int:
+        """Changes whenever the space's content changes; keys caches derived from it."""
+        ...
+
+    def version(self, space: str, article_id: str) -> str | None: ...
+    def versions(self, space: str) -> dict[str, str]: ...
+    def list_articles(self, space: str) -> list[ArticleRow]: ...
+    def article(self, space: str, article_id: str) -> Article | None: ...
+    def sentences(self, space: str, article_id: str) -> list[Sentence]: ...
+    def chunk_ids(self, space: str, article_id: str | None = None) -> set[str]: ...
+
+    def chunks(self, space: str, ids: Iterable[str] | None = None) -> list[Chunk]:
+        """Chunks by id (in the order given, unknown ids skipped), or all chunks of the space."""
+        ...
+
+    def window_sentences(self, space: str, windows: Sequence[tuple[str, int, int]], dim: int) -> list[WindowRow]:
+        """Sentences in ``(article_id, first, last)`` windows, each once, with title, url and vector."""
+        ...
+
+    def sentence_vectors(self, space: str, keys: Sequence[tuple[str, int]], dim: int) -> dict[tuple[str, int], np.ndarray]: ...
+
+    def titles(self, space: str) -> dict[str, str]:
+        """Lower-cased title -> article id."""
+        ...
+
+    def counts(self, space: str) -> dict[str, int]: ...
+
+    def claims(
+        self, space: str, *, stance: str | None = None, speaker: str | None = None, article_id: str | None = None,
+        speaker_key: str | None = None, stances: Sequence[str] | None = None, article_ids: Sequence[str] | None = None,
+        speaker_keys: Sequence[str] | None = None, limit: int | None = None,
+    ) -> list[Claim]:
+        """The ledger in article and sentence order, filtered through the catalogue's indexes:
+        ``speaker`` is a case-insensitive substring of name, mention or role; the plural filters match
+        any of their values (an empty list matches nothing); ``limit`` keeps the first claims."""
+        ...
+
+    def claims_by_words(self, space: str, words: Sequence[str]) -> list[Claim]:
+        """Claims whose speaker is called (name, role or mention) with every one of ``words``, as
+        :func:`rag.attribution.speakers.alias_words` splits them, found through an index of those words."""
+        ...
+
+    # -- lexical index --------------------------------------------------------------------------
+    def search_chunks(self, space: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+        """The ``n`` chunks that best match any of the (already tokenised) ``terms``, best first,
+        by the engine's own full-text ranking."""
+        ...
+
+    def term_stats(self, space: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """The number of chunks in the space and, per term, how many of them contain it."""
+        ...
+
+    # -- health (whosaid doctor) ----------------------------------------------------------------
+    def integrity(self) -> str:
+        """The engine's own check: ``"ok"`` or its first complaint."""
+        ...
+
+    def orphan_rows(self, space: str) -> dict[str, int]: ...
+    def delete_orphan_rows(self, space: str) -> int: ...
+    def broken_articles(self, space: str) -> dict[str, str]: ...
+
+    def lexical_health(self, space: str) -> str | None:
+        """What is wrong with the lexical index, or None."""
+        ...
+
+    def rebuild_lexical(self, space: str) -> int:
+        """Rebuild the lexical index from the chunks; returns the chunks indexed."""
+        ...
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """Chunk vectors of one space, searchable by cosine similarity."""
+
+    def add(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]) -> None: ...
+    def delete(self, ids: Sequence[str]) -> None: ...
+    def ids(self) -> set[str]: ...
+    def count(self) -> int: ...
+
+    def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """Nearest ids with cosine similarity (1 - distance)."""
+        ...
