@@ -19,11 +19,12 @@ increase."); it never falls back to free retrieval, which could quote someone el
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from rag.attribution.lexicon import Lexicon
 from rag.attribution.questions import AttributionQuery, parse
 from rag.attribution.render import claim_line
-from rag.attribution.speakers import SpeakerDirectory, party_matches, words
+from rag.attribution.speakers import SpeakerDirectory, SpeakerLookup, party_matches, words
 from rag.attribution.topics import TopicMatcher
 from rag.citations import strip_markers
 from rag.settings import AttributionSettings
@@ -71,12 +72,20 @@ class AttributionAnswerer:
             self._directory = (generation, SpeakerDirectory(self.store.catalogue.claims(self.store.space)))
         return self._directory[1]
 
-    def candidates(self, query: AttributionQuery, stance: str | None = None) -> list[Claim]:
-        """Claims of the asked stance family by the asked speaker about the asked topic (negated or not)."""
-        stances = {stance} if stance else self.lexicon.accepted(query.stance)
-        pool = [c for c in self.directory().claims if c.stance in stances]
+    def speakers(self) -> SpeakerLookup:
+        return SpeakerLookup(self.store.catalogue, self.store.space)
+
+    def candidates(self, query: AttributionQuery, stance: str | None = None, speakers: SpeakerLookup | None = None) -> list[Claim]:
+        """Claims of the asked stance family by the asked speaker about the asked topic (negated or not),
+        read through the catalogue's indexes: a named speaker's claims only, else the claims of the
+        stance in the passages nearest the topic once the stance has more than a shortlist."""
+        stances = sorted({stance} if stance else self.lexicon.accepted(query.stance))
         if query.speaker:
-            pool = self.directory().matching(query.speaker, pool)
+            pool = (speakers or self.speakers()).matching(query.speaker, stances)
+        else:
+            pool = self.store.catalogue.claims(self.store.space, stances=stances, limit=self.topics.PREFILTER + 1)
+            if query.topic and len(pool) > self.topics.PREFILTER:
+                pool = self._near(query.topic, stances)
         if query.party:
             pool = [c for c in pool if party_matches(query.party, c)]
         if query.topic:
@@ -84,16 +93,29 @@ class AttributionAnswerer:
             pool = self.topics.select(query.topic, pool, exclude=[w for w in exclude if w], article_level=bool(query.about))
         return pool
 
+    def _near(self, topic: str, stances: Sequence[str]) -> list[Claim]:
+        """Claims of ``stances`` inside the chunks nearest the topic, by meaning and by words (the
+        retriever's two indexes): what a topic question reads when the ledger is too large to read."""
+        store, n = self.store, self.topics.PREFILTER // 2
+        ids = [i for i, _ in store.vectors.query(store.embedder.embed_query(topic), n)]
+        ids += [i for i, _ in store.lexical().search(topic, n)]
+        windows: dict[str, list[tuple[int, int]]] = {}
+        for c in store.catalogue.chunks(store.space, list(dict.fromkeys(ids))):
+            windows.setdefault(c.article_id, []).append((c.first, c.last))
+        return [c for c in store.catalogue.claims(store.space, stances=stances, article_ids=sorted(windows))
+                if any(a <= i <= b for i in c.sentence_indexes for a, b in windows[c.article_id])]
+
     def answer(self, question: str) -> LedgerAnswer | None:
         """None when the question is not an attribution question; else the answer or an abstention."""
         query = self.parse(question)
         if query is None:
             return None
-        if query.speaker and query.stance == "say" and not self.directory().matching(query.speaker):
+        speakers = self.speakers()
+        if query.speaker and query.stance == "say" and not speakers.matching(query.speaker):
             documents = self._documents(query.speaker)
             if documents:
                 return LedgerAnswer(query, documents=documents)
-        found = self.candidates(query)
+        found = self.candidates(query, speakers=speakers)
         positive = [c for c in found if not c.negated]
         negated = [c for c in found if c.negated]
         if query.yes_no:
@@ -104,7 +126,7 @@ class AttributionAnswerer:
             if negated:
                 return self._answer(query, negated, "No.")
             opposite = self.lexicon.opposites.get(query.stance)
-            contrary = [c for c in self.candidates(query, opposite) if not c.negated] if opposite and not query.negated else []
+            contrary = [c for c in self.candidates(query, opposite, speakers) if not c.negated] if opposite and not query.negated else []
             if contrary:
                 return self._answer(query, contrary, "No.")
             return LedgerAnswer(query, text=f"Not reported: {self.not_found(query)}", abstained=True)
@@ -140,7 +162,7 @@ class AttributionAnswerer:
         return f"The articles do not report that {who} {self.lexicon.past(lemma)} {what}."
 
     def _answer(self, query: AttributionQuery, claims: list[Claim], lead: str = "") -> LedgerAnswer:
-        claims = [self.directory().display(c) for c in (claims if query.topic else claims[: self.settings.max_listed])]
+        claims = self.speakers().display(claims if query.topic else claims[: self.settings.max_listed])
         ids: list[tuple[str, int]] = []
         for c in claims:
             for idx in c.sentence_indexes:

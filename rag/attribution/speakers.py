@@ -20,9 +20,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from rag.types import Claim
+
+if TYPE_CHECKING:
+    from rag.store.protocols import Catalogue
 
 #: Words that precede a name without being part of it ("Maj. Gen. Anton Weller", "Dr. Alina Sorel").
 TITLES = frozenset({
@@ -187,3 +190,80 @@ class SpeakerDirectory:
         pool = self.claims if claims is None else claims
         return [c for c in pool if id(c) in direct or self.key(c) in keys
                 or (id(c) not in self._indexed and speaker_matches(asked, c))]  # a claim from elsewhere: match it here
+
+
+def _ident(claim: Claim) -> tuple:
+    """A claim's identity within the ledger (its fields; the catalogue's row number is not carried)."""
+    return (claim.article_id, tuple(claim.sentence_ids), claim.cue_span, claim.speaker_span, claim.content_span, claim.stance, claim.cue)
+
+
+class SpeakerLookup:
+    """Speaker questions through the catalogue's indexes: the answers of
+    :meth:`SpeakerDirectory.matching` and :meth:`SpeakerDirectory.display` over the whole ledger, while
+    reading only the claims of the speakers a question names (the alias-word and speaker-key indexes),
+    so a question costs the same in a ledger of a thousand claims or of millions. Made per question:
+    what it caches is that moment's ledger."""
+
+    def __init__(self, catalogue: "Catalogue", space: str) -> None:
+        self._catalogue = catalogue
+        self._space = space
+        self._canonical: dict[str, str] = {}
+        self._names: dict[str, str] = {}
+
+    def canonical(self, key: str) -> str:
+        """A surname-only key folds into the one full name that ends with it, if exactly one does."""
+        if "#" in key or len(key.split()) != 1:
+            return key
+        if key not in self._canonical:
+            owners = {c.speaker_key for c in self._catalogue.claims_by_words(self._space, [key])
+                      if "#" not in c.speaker_key and len(c.speaker_key.split()) > 1 and c.speaker_key.split()[-1] == key}
+            self._canonical[key] = owners.pop() if len(owners) == 1 else key
+        return self._canonical[key]
+
+    def key(self, claim: Claim) -> str:
+        return self.canonical(claim.speaker_key or described_key(claim.article_id, claim.speaker))
+
+    def _members(self, keys: set[str]) -> set[str]:
+        """The stored keys grouped under these canonical keys (each full name with its folded surname)."""
+        out = set(keys)
+        for k in keys:
+            parts = k.split()
+            if len(parts) > 1 and self.canonical(parts[-1]) == k:
+                out.add(parts[-1])
+        return out
+
+    def matching(self, asked: str, stances: Iterable[str] | None = None) -> list[Claim]:
+        """Claims by the asked speaker (of ``stances``, default all), in ledger order: those
+        :func:`speaker_matches`, and every claim grouped with one of them."""
+        wanted = asked_words(asked)
+        if not wanted:
+            return []
+        stances = None if stances is None else sorted(set(stances))
+        hits = self._catalogue.claims_by_words(self._space, sorted(wanted))
+        keys = {k for k in (self.key(c) for c in hits) if "#" not in k}
+        grouped = self._catalogue.claims(self._space, speaker_keys=sorted(self._members(keys)), stances=stances) if keys else []
+        seen = {_ident(c) for c in grouped}
+        extra = [c for c in hits if _ident(c) not in seen and (stances is None or c.stance in stances)
+                 and self.key(c) not in keys]
+        if not extra:
+            return grouped
+        found = grouped + extra
+        mixed = {c.article_id for c in extra} & {c.article_id for c in grouped}
+        order = {_ident(c): n for n, c in enumerate(self._catalogue.claims(self._space, article_ids=sorted(mixed)))} if mixed else {}
+        position = {id(c): order.get(_ident(c), n) for n, c in enumerate(found)}
+        return sorted(found, key=lambda c: (c.article_id, position[id(c)]))
+
+    def display(self, claims: Sequence[Claim]) -> list[Claim]:
+        """Each claim under its collection-wide speaker ("Reyland" reads "Tomas Reyland")."""
+        keys = {k for k in (self.key(c) for c in claims) if "#" not in k and k not in self._names}
+        if keys:
+            for c in self._catalogue.claims(self._space, speaker_keys=sorted(self._members(keys))):
+                k = self.key(c)
+                if len(c.speaker) > len(self._names.get(k, "")):
+                    self._names[k] = c.speaker
+        out = []
+        for c in claims:
+            key = self.key(c)
+            name = self._names.get(key, c.speaker) if "#" not in key else c.speaker
+            out.append(c if name == c.speaker and key == c.speaker_key else c.model_copy(update={"speaker": name, "speaker_key": key}))
+        return out
