@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -141,6 +142,13 @@ class ServerSettings(BaseSettings):
     max_history_turns: int = Field(default=20, ge=0, description="WHOSAID_MAX_HISTORY_TURNS: earlier turns a request may carry")
     max_history_chars: int = Field(default=20_000, ge=0, description="WHOSAID_MAX_HISTORY_CHARS: their characters in all")
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, description="WHOSAID_MAX_BODY_BYTES: larger request bodies get 413")
+    workers: int = Field(
+        default_factory=lambda: max(4, 4 * (os.cpu_count() or 1)), ge=1,
+        description="WHOSAID_WORKERS: requests answered at once (API threads and the chat queue). Default 4 per CPU, at "
+        "least 4: a request mostly waits (on the LLM endpoint, or on SQLite and ONNX, which release the GIL), so a few "
+        "per core keep the CPUs busy without piling up threads; raise it to the endpoint's parallelism (e.g. 32) "
+        "when answers take seconds of LLM time",
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -9,7 +9,12 @@ Tests queue replies, point a real client (``openai.OpenAI`` / ``langchain_openai
         ...
 
 Each POST to ``/v1/chat/completions`` is recorded (its JSON body, in arrival order) and pops one
-queued reply; when the queue is empty the server answers 500 with an OpenAI-style error body.
+queued reply; when the queue is empty it asks ``respond(body)`` for one (if given; it runs in the
+request's own thread, so it may block, e.g. on a barrier), else answers 500 with an OpenAI-style
+error body. ``delay`` seconds pass before every reply (interrupted by ``stop()``); requests are served
+concurrently, one thread each, so N requests with a 2 s delay take about 2 s, not 2N.
+:func:`cite_best` is a ``respond`` that answers like a model would: it quotes the shown sentence
+sharing most words with the question and cites its number (CitedAnswer tool call, or inline ``[n]``).
 ``GET /v1/models`` lists a single model, ``scripted``. The server binds 127.0.0.1 on a free port,
 logs nothing, and ignores clients that hang up.
 
@@ -22,15 +27,16 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Union
+from typing import Any, Callable, Union
 
-__all__ = ["ScriptedOpenAI", "Text", "ToolCall", "Status", "Sleep", "Reply"]
+__all__ = ["ScriptedOpenAI", "Text", "ToolCall", "Status", "Sleep", "Reply", "cite_best", "shown_sentences"]
 
 
 # --------------------------------------------------------------------------------------- replies
@@ -103,6 +109,7 @@ def _pieces(text: str, size: int) -> list[str]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # many clients connecting at once are queued, not dropped
 
     def __init__(self, scripted: "ScriptedOpenAI") -> None:
         self.scripted = scripted
@@ -192,8 +199,13 @@ class _Handler(BaseHTTPRequestHandler):
         scripted = self.server.scripted
         scripted._record(body)
         reply = scripted._pop()
+        if reply is None and scripted.respond is not None:
+            reply = scripted.respond(body)
         if reply is None:
             self._send_error(500, "ScriptedOpenAI: no scripted reply queued")
+            return
+        if scripted.delay > 0 and scripted._stopping.wait(scripted.delay):
+            self.close_connection = True  # shutting down: hang up without answering
             return
         self._reply(body, reply)
 
@@ -318,9 +330,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class ScriptedOpenAI:
-    """An OpenAI-compatible server on 127.0.0.1 that answers with replies queued by ``push``."""
+    """An OpenAI-compatible server on 127.0.0.1 that answers with replies queued by ``push`` (then, when
+    none is queued, with ``respond(body)``), each after ``delay`` seconds."""
 
-    def __init__(self) -> None:
+    def __init__(self, respond: Callable[[dict], Reply | None] | None = None, delay: float = 0.0) -> None:
+        self.respond = respond
+        self.delay = delay
         self.requests: list[dict] = []
         self._lock = threading.Lock()
         self._queue: deque[Reply] = deque()
@@ -396,3 +411,74 @@ class ScriptedOpenAI:
     def _next_id(self) -> str:
         with self._lock:
             return f"chatcmpl-{next(self._ids)}"
+
+
+# --------------------------------------------------------------------------------------- answers
+
+_SHOWN = re.compile(r"^\[(\d+)\] (?=\")", re.M)
+
+
+def _user_text(body: dict[str, Any]) -> str:
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+    content = messages[-1].get("content") if messages else ""
+    return content if isinstance(content, str) else ""
+
+
+def shown_sentences(body: dict[str, Any]) -> tuple[str, dict[int, str]]:
+    """The question and the numbered sentences of a whosaid answer prompt (``Question: "..."`` then
+    ``[n] "sentence" (article ...)`` lines); ``("", {})`` for any other prompt."""
+    text = _user_text(body)
+    decoder = json.JSONDecoder()
+    question = ""
+    if text.startswith("Question: "):
+        try:
+            question = decoder.raw_decode(text, len("Question: "))[0]
+        except ValueError:
+            question = ""
+    shown: dict[int, str] = {}
+    for m in _SHOWN.finditer(text):
+        try:
+            shown[int(m.group(1))] = decoder.raw_decode(text, m.end())[0]
+        except ValueError:
+            continue
+    return question, shown
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2}
+
+
+def cite_best(body: dict[str, Any]) -> Reply:
+    """A valid answer to a whosaid prompt: the shown sentence sharing most words with the question
+    (the first on a tie), quoted as one statement citing its number; a CitedAnswer tool call when
+    the request offers tools, else inline ``[n]`` text. A question-rewrite prompt gets the question
+    back; a prompt with no sentences gets "The articles do not say." """
+    question, shown = shown_sentences(body)
+    if not shown:
+        text = _user_text(body)
+        last = text.rsplit("user: ", 1)[-1].strip() if "user: " in text else ""
+        return Text(last or "The articles do not say.")
+    asked = _words(question)
+    n = max(sorted(shown), key=lambda i: (len(asked & _words(shown[i])), -i))
+    if body.get("tools"):
+        return ToolCall("CitedAnswer", json.dumps({"statements": [{"text": shown[n], "citations": [n]}]}))
+    return Text(f"{shown[n]} [{n}]")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m tests.openai_server [--delay S]``: serve :func:`cite_best` answers on 127.0.0.1 in a
+    process of its own (a load generator's threads then cannot slow its replies), print its base URL
+    on one line, and run until stdin closes or the process is terminated."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m tests.openai_server", description=main.__doc__)
+    ap.add_argument("--delay", type=float, default=0.0, help="seconds before every reply")
+    args = ap.parse_args(argv)
+    with ScriptedOpenAI(respond=cite_best, delay=args.delay) as server:
+        print(server.base_url, flush=True)
+        sys.stdin.read()  # until stdin closes (the parent ended, or closed it)
+
+
+if __name__ == "__main__":
+    main()

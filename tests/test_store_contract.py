@@ -125,3 +125,28 @@ def test_more_vectors_than_one_chroma_call_takes(make_store) -> None:
     assert store.vectors.ids() == set(ids)
     store.vectors.delete(ids)
     assert store.vectors.ids() == set()
+
+
+def test_first_use_from_many_threads_opens_the_vector_store_once(make_store) -> None:
+    """Concurrent first questions each opened a Chroma client, and Chroma failed some of them
+    ("Could not connect to tenant default_tenant"): the store opens it once."""
+    import threading
+
+    store = make_store()
+    barrier, errors, opened = threading.Barrier(16), [], []
+
+    def first_use() -> None:
+        try:
+            barrier.wait(timeout=600)
+            opened.append(id(store.vectors))
+            store.vectors.count()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=first_use) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=900)
+    assert not errors, errors[0]
+    assert len(opened) == 16 and len(set(opened)) == 1

@@ -65,8 +65,9 @@ def render_answer(text: str, citations: list[Citation], notice: str | None = Non
     return body
 
 
-def build_chat(engine_for: Callable[[str | None], tuple[Engine, object]], max_chars: int) -> gr.Blocks:
-    """The chat UI; ``engine_for(collection)`` returns the engine and the lock guarding it."""
+def build_chat(engine_for: Callable[[str | None], Engine], max_chars: int) -> gr.Blocks:
+    """The chat UI; ``engine_for(collection)`` returns the collection's engine, which serves many
+    threads at once (the queue's concurrency is set by the server: WHOSAID_WORKERS)."""
 
     def respond(question: str, history: list[dict]) -> Iterator[tuple[list[dict], str]]:
         question = (question or "").strip()
@@ -79,23 +80,22 @@ def build_chat(engine_for: Callable[[str | None], tuple[Engine, object]], max_ch
             yield history, ""
             return
         turns = [(m["role"], m["content"]) for m in history[:-1] if isinstance(m.get("content"), str)]
-        engine, lock = engine_for(None)
+        engine = engine_for(None)
         history.append({"role": "assistant", "content": ""})
         shown = ""
         try:
-            with lock:  # type: ignore[attr-defined]
-                for event in engine.stream(question, None, turns[-6:]):
-                    if isinstance(event, DeltaEvent):
-                        shown += escape(event.text)
-                    elif isinstance(event, StatementEvent) and event.supported:  # a dropped one shows nothing
-                        shown += "".join(cite_link(c) for c in event.citations) + " "
-                    elif isinstance(event, NoticeEvent) and event.reset:
-                        shown = ""
-                    elif isinstance(event, DoneEvent):
-                        a = event.answer
-                        shown = render_answer(a.text, a.citations, a.notice)
-                    history[-1] = {"role": "assistant", "content": shown}
-                    yield history, ""
+            for event in engine.stream(question, None, turns[-6:]):
+                if isinstance(event, DeltaEvent):
+                    shown += escape(event.text)
+                elif isinstance(event, StatementEvent) and event.supported:  # a dropped one shows nothing
+                    shown += "".join(cite_link(c) for c in event.citations) + " "
+                elif isinstance(event, NoticeEvent) and event.reset:
+                    shown = ""
+                elif isinstance(event, DoneEvent):
+                    a = event.answer
+                    shown = render_answer(a.text, a.citations, a.notice)
+                history[-1] = {"role": "assistant", "content": shown}
+                yield history, ""
         except Exception:  # noqa: BLE001 - a message in the conversation, never an error badge
             log.exception("answering %r failed", question[:100])
             history[-1] = {"role": "assistant", "content": escape(ANSWER_FAILED)}
@@ -104,12 +104,11 @@ def build_chat(engine_for: Callable[[str | None], tuple[Engine, object]], max_ch
     def ledger(stance: str, speaker: str) -> list[list[str]]:
         """The ledger grouped by canonical speaker (rows of one speaker together, most claims first), with
         how each article wrote them ("he", "the minister")."""
-        engine, lock = engine_for(None)
-        with lock:  # type: ignore[attr-defined]
-            directory = engine.attribution.directory()
-            rows = engine.store.catalogue.claims(
-                engine.store.space, stance=None if stance in ("", "any") else stance, speaker=(speaker or "").strip() or None
-            )
+        engine = engine_for(None)
+        directory = engine.attribution.directory()
+        rows = engine.store.catalogue.claims(
+            engine.store.space, stance=None if stance in ("", "any") else stance, speaker=(speaker or "").strip() or None
+        )
         return [
             [g.name, c.speaker_mention, c.reads, c.cue, c.content, c.article_id, ", ".join(map(str, c.sentence_indexes))]
             for g in directory.groups(rows) for c in g.claims

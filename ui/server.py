@@ -14,10 +14,12 @@ import json
 import logging
 import re
 import threading
+from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import AsyncIterator, Callable, Iterator
 
+import anyio.to_thread
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.openapi.docs import get_redoc_html
 from fastapi_offline import FastAPIOffline
@@ -41,24 +43,27 @@ class AskRequest(BaseModel):
 
 
 class Engines:
-    """One engine per collection, built on first use; a lock per engine (SQLite and the models are
-    shared, so requests on one collection run one at a time)."""
+    """One engine per collection, built once on first use and then shared by every request: an engine
+    serves many threads at once (nothing here serialises answering; a lock guards only the building)."""
 
     def __init__(self, settings: Settings, factory: Callable[[Settings, str], Engine]) -> None:
         self.settings = settings
         self.factory = factory
-        self._engines: dict[str, tuple[Engine, threading.Lock]] = {}
-        self._lock = threading.Lock()
+        self._engines: dict[str, Engine] = {}
+        self._building = threading.Lock()
 
-    def get(self, collection: str | None) -> tuple[Engine, threading.Lock]:
+    def get(self, collection: str | None) -> Engine:
         name = collection or self.settings.collection
+        engine = self._engines.get(name)
+        if engine is not None:
+            return engine
         try:
             Settings(home=self.settings.home, collection=name)  # validates the name
         except ValueError:
             raise HTTPException(422, f"invalid collection name '{name}'") from None
-        with self._lock:
+        with self._building:  # held while an engine is built, never while one answers
             if name not in self._engines:
-                self._engines[name] = (self.factory(self.settings, name), threading.Lock())
+                self._engines[name] = self.factory(self.settings, name)
             return self._engines[name]
 
 
@@ -82,10 +87,20 @@ def create_app(
     settings = settings or Settings()
     server = settings.server
     engines = Engines(settings, engine_factory or default_engine_factory)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # FastAPI runs sync endpoints, and Starlette steps sync streaming bodies, in anyio's default
+        # thread pool (40 threads unless told otherwise); it is per event loop, so it is sized here,
+        # once the loop runs: WHOSAID_WORKERS requests compute or wait on the LLM at once.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = server.workers
+        yield
+
     app = FastAPIOffline(  # Swagger UI and ReDoc served from the package, not from a CDN
         title="whosaid",
         description="Question answering over news articles; every answer cites the exact sentences it rests on.",
         redoc_url=None,  # served below: the packaged ReDoc bundle still links its logo from a CDN
+        lifespan=lifespan,
     )
     app.state.engines = engines
     app.state.settings = settings
@@ -119,7 +134,7 @@ def create_app(
         return RedirectResponse(f"{server.root_path}/chat/", status_code=307)
 
     @app.get("/healthz", tags=["service"])
-    def healthz() -> dict:
+    async def healthz() -> dict:  # async: liveness never waits for a worker thread busy answering
         """Liveness: always open, even when a token is required."""
         return {"status": "ok"}
 
@@ -127,10 +142,9 @@ def create_app(
     def ask(body: AskRequest) -> JSONResponse:
         """The same object as ``whosaid ask --json``."""
         check_question(body)
-        engine, lock = engines.get(body.collection)
+        engine = engines.get(body.collection)
         try:
-            with lock:
-                answer = engine.ask(body.question, body.k, body.history)
+            answer = engine.ask(body.question, body.k, body.history)
         except Exception:  # noqa: BLE001 - a clear JSON error, never a traceback page
             log.exception("answering %r failed", body.question[:100])
             return JSONResponse({"detail": ANSWER_FAILED}, status_code=500)
@@ -141,16 +155,17 @@ def create_app(
         """The answer's events as Server-Sent Events: ``delta``, ``statement``, ``notice``, then ``done``
         whose ``answer`` is the ``ask --json`` object (or ``error`` with a ``text`` if answering failed)."""
         check_question(body)
-        engine, lock = engines.get(body.collection)
+        engine = engines.get(body.collection)
 
         def events() -> Iterator[str]:
-            # the stream always ends with a ``done`` or an ``error`` event, never with an empty body
+            # Starlette steps a sync iterator in the worker threads (one ``next`` at a time), so a
+            # stream takes a thread only while it computes, not while the client reads.
+            # The stream always ends with a ``done`` or an ``error`` event, never with an empty body.
             try:
-                with lock:
-                    for event in engine.stream(body.question, body.k, body.history):
-                        data = {"type": "done", "answer": event.answer.to_json_dict()} if isinstance(event, DoneEvent) else event.model_dump()
-                        # ASCII escapes: a U+2028 or U+0085 in article text must not split the data line
-                        yield f"event: {event.type}\ndata: {json.dumps(data)}\n\n"
+                for event in engine.stream(body.question, body.k, body.history):
+                    data = {"type": "done", "answer": event.answer.to_json_dict()} if isinstance(event, DoneEvent) else event.model_dump()
+                    # ASCII escapes: a U+2028 or U+0085 in article text must not split the data line
+                    yield f"event: {event.type}\ndata: {json.dumps(data)}\n\n"
             except Exception:  # noqa: BLE001
                 log.exception("answering %r failed", body.question[:100])
                 yield f"event: error\ndata: {json.dumps({'type': 'error', 'text': ANSWER_FAILED})}\n\n"
@@ -169,10 +184,9 @@ def create_app(
         row with ``speaker_key`` and ``speaker_group``), or with ``group=speaker`` one object per speaker."""
         if stance is not None and stance not in STANCES:
             raise HTTPException(422, f"unknown stance '{stance}' (choose from {', '.join(STANCES)})")
-        engine, lock = engines.get(collection)
-        with lock:
-            directory = engine.attribution.directory()
-            rows = engine.store.catalogue.claims(engine.store.space, stance=stance, speaker=speaker, article_id=article)
+        engine = engines.get(collection)
+        directory = engine.attribution.directory()
+        rows = engine.store.catalogue.claims(engine.store.space, stance=stance, speaker=speaker, article_id=article)
         groups = directory.groups(rows)
         if group == "speaker":
             return [{"speaker_key": g.key, "speaker": g.name, "roles": g.roles, "articles": g.articles,
@@ -182,14 +196,12 @@ def create_app(
     @app.get("/api/articles/{article_id}", tags=["articles"])
     def article(article_id: str, collection: str | None = None) -> dict:
         """An article's text, its sentences with character offsets, and its claims."""
-        engine, lock = engines.get(collection)
-        store = engine.store
-        with lock:
-            found = store.catalogue.article(store.space, article_id)
-            if found is None:
-                raise HTTPException(404, f"no article '{article_id}'")
-            sentences = store.catalogue.sentences(store.space, article_id)
-            rows = store.catalogue.claims(store.space, article_id=article_id)
+        store = engines.get(collection).store
+        found = store.catalogue.article(store.space, article_id)
+        if found is None:
+            raise HTTPException(404, f"no article '{article_id}'")
+        sentences = store.catalogue.sentences(store.space, article_id)
+        rows = store.catalogue.claims(store.space, article_id=article_id)
         return {
             **found.model_dump(),
             "sentences": [{"index": s.index, "start": s.start, "end": s.end, "text": s.text} for s in sentences],
@@ -222,8 +234,11 @@ def create_app(
 
         from ui.chat import CHAT_CSS, CHAT_JS, build_chat
 
-        blocks = build_chat(lambda collection: engines.get(collection), server.max_question_chars)
-        blocks.queue(default_concurrency_limit=2, max_size=64)
+        blocks = build_chat(engines.get, server.max_question_chars)
+        # the chat's events run WHOSAID_WORKERS at a time, in a thread pool of that size (Gradio builds
+        # its own limiter from max_threads at startup; its queue takes max_threads jobs at most)
+        blocks.max_threads = server.workers
+        blocks.queue(default_concurrency_limit=server.workers, max_size=max(64, 2 * server.workers))
         gr.mount_gradio_app(
             app, blocks, path="/chat", root_path=f"{server.root_path}/chat" if server.root_path else None,
             blocked_paths=[str(settings.home)], js=CHAT_JS, css=CHAT_CSS, show_error=False,

@@ -14,6 +14,7 @@ catalogue knows.
 
 from __future__ import annotations
 
+import threading
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,12 +85,16 @@ class Store:
         self.catalogue: Catalogue = catalogue or open_catalogue(settings)
         self._client = client
         self._vectors: VectorStore | None = None
+        self._opening = threading.Lock()
 
     @property
     def vectors(self) -> VectorStore:
-        """Opened on first use: listing or deleting from the catalogue need not start Chroma."""
+        """Opened on first use (listing or deleting from the catalogue need not start Chroma), once:
+        concurrent first questions opening a client each made Chroma fail ("Could not connect to tenant")."""
         if self._vectors is None:
-            self._vectors = open_vectors(self.settings, self.space, self.embedder, self._client)
+            with self._opening:
+                if self._vectors is None:
+                    self._vectors = open_vectors(self.settings, self.space, self.embedder, self._client)
         return self._vectors
 
     def close(self) -> None:

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any, Callable, Iterator
@@ -215,8 +214,8 @@ def chat() -> dict[str, Any]:
     """The Gradio chat's ``respond`` (what the chat renders), built once; the engine is swapped per test."""
     from ui.chat import build_chat
 
-    holder: dict[str, Any] = {"lock": threading.Lock()}
-    blocks = build_chat(lambda collection: (holder["engine"], holder["lock"]), 500)
+    holder: dict[str, Any] = {}
+    blocks = build_chat(lambda collection: holder["engine"], 500)
     holder["respond"] = next(f.fn for f in blocks.fns.values() if f.name == "respond")
     return holder
 
