@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Sequence
 
@@ -25,11 +26,12 @@ from rag.types import Candidate
 
 
 class HybridSearch:
-    """Question in, ranked candidate sentences out; holds no state beyond its store."""
+    """Question in, ranked candidate sentences out; holds nothing but its store and a table of titles (rebuilt when the collection changes)."""
 
     def __init__(self, store: Store, settings: RetrievalSettings | None = None) -> None:
         self.store = store
         self.settings = settings or store.settings.retrieval
+        self._titles: _Titles | None = None
 
     def candidates(
         self, question: str, k: int | None = None, timings: dict[str, float] | None = None, articles: Sequence[str] | None = None
@@ -125,13 +127,38 @@ class HybridSearch:
 
     def _linked(self, chunks: list, seen: set[str], most: int = 6) -> list[str]:
         """Second hop: articles whose title the best chunks mention ("... directed by Jane Doe"
-        brings in the article "Jane Doe")."""
-        titles = self.store.catalogue.titles(self.store.space)
+        brings in the article "Jane Doe"). The chunks' word sequences are looked up in a table of
+        titles, so a question costs the same whatever the number of articles."""
+        titles = self._title_table()
         bodies = [c.text.split("\n", 1)[-1] for c in chunks]  # a chunk's text opens with its title line
-        text = f" {_norm(' '.join(bodies))} "
-        # "Mark Robson (film director)" is mentioned as "Mark Robson": match without the bracket
-        return [aid for title, aid in titles.items()
-                if aid not in seen and len(t := _norm(title)) > 3 and f" {t} " in text][:most]
+        words = _norm(" ".join(bodies)).split()
+        found: set[tuple[int, str]] = set()
+        for n in range(1, min(titles.longest, len(words)) + 1):
+            for i in range(len(words) - n + 1):
+                for hit in titles.ids.get(" ".join(words[i : i + n]), ()):
+                    found.add(hit)
+        # in the catalogue's title order, as before: the cut at ``most`` keeps the same articles
+        return [aid for _, aid in sorted(found) if aid not in seen][:most]
+
+    def _title_table(self) -> "_Titles":
+        """Normalised title -> (position, article id), rebuilt when the collection changes."""
+        generation = self.store.catalogue.generation(self.store.space)
+        cached = self._titles
+        if cached is None or cached.generation != generation:
+            ids: dict[str, list[tuple[int, str]]] = {}
+            # "Mark Robson (film director)" is mentioned as "Mark Robson": match without the bracket
+            for n, (title, aid) in enumerate(self.store.catalogue.titles(self.store.space).items()):
+                if len(t := _norm(title)) > 3:
+                    ids.setdefault(t, []).append((n, aid))
+            cached = self._titles = _Titles(generation, ids, max((len(t.split()) for t in ids), default=0))
+        return cached
+
+
+@dataclass(frozen=True)
+class _Titles:
+    generation: int
+    ids: dict[str, list[tuple[int, str]]]
+    longest: int
 
 
 @lru_cache(maxsize=1 << 16)

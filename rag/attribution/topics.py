@@ -147,9 +147,11 @@ class TopicMatcher:
             windows += [(a, 0, 1) for a in dict.fromkeys(c.article_id for c in claims)]
         if terms.proper:
             windows += [(a, i - 1, i - 1) for a, i in keys if i > 0]
-        rows = {(s.article_id, s.index): (s, vec) for s, _, _, vec in
-                store.catalogue.window_sentences(store.space, windows, store.embedder.dim)}
-        titles = {aid: title for title, aid in store.catalogue.titles(store.space).items()}
+        rows: dict[tuple[str, int], tuple] = {}
+        titles: dict[str, str] = {}  # the claims' articles only: never every title of the collection
+        for s, title, _, vec in store.catalogue.window_sentences(store.space, windows, store.embedder.dim):
+            rows[(s.article_id, s.index)] = (s, vec)
+            titles[s.article_id] = title
         first = []
         for c in claims:
             found = [rows[(c.article_id, i)] for i in c.sentence_indexes if (c.article_id, i) in rows]
