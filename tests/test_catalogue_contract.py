@@ -109,6 +109,7 @@ def test_write_then_read_everything_back(cat, space) -> None:
     assert cat.article(space, "port") == article
     assert cat.sentences(space, "port") == sents
     assert [r.id for r in cat.list_articles(space)] == ["port", "rail"]
+    assert cat.article_names(space) == [("port", "Port sale denied", "Wire"), ("rail", "Rail strike confirmed", "Ledger")]
     row = cat.list_articles(space)[0]
     assert (row.title, row.source, row.version, row.origin, row.sentences) == ("Port sale denied", "Wire", "v1", "/in/port.txt", 3)
     assert cat.chunk_ids(space, "port") == {c.id for c in chunks}

@@ -61,6 +61,7 @@ class AttributionAnswerer:
         self.settings = settings
         self.topics = TopicMatcher(store, lexicon, settings)
         self._directory: tuple[int, SpeakerDirectory] | None = None
+        self._articles: tuple[int, list[tuple[str, str, str]]] | None = None
 
     def parse(self, question: str) -> AttributionQuery | None:
         return parse(question, self.lexicon)
@@ -144,8 +145,15 @@ class AttributionAnswerer:
         if not wanted:
             return []
         named = set(wanted) - DOCUMENT_WORDS
-        return [row.id for row in self.store.catalogue.list_articles(self.store.space)
-                if wanted <= set(words(row.title)) or (named and named <= set(words(row.source)))]
+        return [aid for aid, title, source in self._names()
+                if wanted <= set(words(title)) or (named and named <= set(words(source)))]
+
+    def _names(self) -> list[tuple[str, str, str]]:
+        """Every article's id, title and source, read once per collection generation."""
+        generation = self.store.catalogue.generation(self.store.space)
+        if self._articles is None or self._articles[0] != generation:
+            self._articles = (generation, self.store.catalogue.article_names(self.store.space))
+        return self._articles[1]
 
     def not_found(self, query: AttributionQuery) -> str:
         """What was not found, in words: 'The articles do not report that anyone ruled out a fuel price increase.'"""

@@ -586,6 +586,11 @@ class PostgresCatalogue:
         self._titles[space] = (generation, titles)
         return titles
 
+    def article_names(self, space: str) -> list[tuple[str, str, str]]:
+        with self._conn() as conn:
+            rows = conn.execute('SELECT id, title, source FROM articles WHERE space=%s ORDER BY id COLLATE "C"', (space,)).fetchall()
+        return [tuple(r) for r in rows]
+
     def counts(self, space: str) -> dict[str, int]:
         with self._conn() as conn:
             return {

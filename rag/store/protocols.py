@@ -100,6 +100,11 @@ class Catalogue(Protocol):
         """Lower-cased title -> article id."""
         ...
 
+    def article_names(self, space: str) -> list[tuple[str, str, str]]:
+        """``(id, title, source)`` of every article, by id: what names a document, without counting
+        its sentences as :meth:`list_articles` does."""
+        ...
+
     def counts(self, space: str) -> dict[str, int]: ...
 
     def claims(

@@ -512,6 +512,9 @@ class SqliteCatalogue:
         self._titles[space] = (generation, titles)
         return titles
 
+    def article_names(self, space: str) -> list[tuple[str, str, str]]:
+        return [tuple(r) for r in self._db.execute("SELECT id, title, source FROM articles WHERE space=? ORDER BY id", (space,))]
+
     def counts(self, space: str) -> dict[str, int]:
         return {
             table: self._db.execute(f"SELECT COUNT(*) FROM {table} WHERE space=?", (space,)).fetchone()[0]
