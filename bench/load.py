@@ -31,12 +31,10 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-import urllib.request  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -45,6 +43,8 @@ from typing import Iterator  # noqa: E402
 import httpx  # noqa: E402
 
 from bench._common import make_home, median, percentile, remove_home, table  # noqa: E402
+from deploy.stack import free_port, start_serve  # noqa: E402
+from tests.reliability.test_load import write_load_corpus  # noqa: E402
 
 SAMPLES = _ROOT / "samples" / "articles"
 SUITE = _ROOT / "evals" / "suites" / "samples.jsonl"
@@ -79,23 +79,6 @@ def is_right(q: Question, payload: dict) -> bool:
     return not payload["abstained"] and bool(cited & q.gold)
 
 
-def write_articles(path: Path, batch: int, n: int) -> None:
-    """``n`` new articles about an observatory (ids unique per batch): nothing the questions ask about."""
-    with path.open("w") as f:
-        for i in range(n):
-            text = (f"Observatory log {batch}-{i}: the telescope at station {i} recorded {i % 40 + 3} meteors before dawn. "
-                    f"Director Ilse Varga said comet C/{2026 + i} would brighten in {['May', 'June', 'July'][i % 3]}. "
-                    f"Technicians replaced mirror segment {i * 3 + batch} after a frost warning. "
-                    f"\u201cThe seeing was excellent on night {i},\u201d the night assistant told the logbook.")
-            f.write(json.dumps({"id": f"astro-{batch:03d}-{i:04d}", "title": f"Observatory log {batch}-{i}", "text": text}) + "\n")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def scripted_llm(delay: float) -> Iterator[str]:
     """tests/openai_server.py in a process of its own (the clients' threads must not slow its replies);
@@ -115,34 +98,6 @@ def scripted_llm(delay: float) -> Iterator[str]:
             proc.kill()
 
 
-@contextmanager
-def serving(env: dict, port: int, log_path: Path) -> Iterator[tuple[str, int]]:
-    """``whosaid serve`` on 127.0.0.1:port until /healthz answers; stopped afterwards. Its stderr goes
-    to ``log_path`` (a failed answer's traceback is there)."""
-    log = log_path.open("w+b")
-    proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise SystemExit(f"whosaid serve exited (rc {proc.returncode}): {log.read()[-2000:].decode(errors='replace')}")
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=5)
-                break
-            except OSError:
-                time.sleep(0.3)
-        yield base, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
 class Ingests:
     """``whosaid ingest`` of a new batch of articles, one after another, until stopped."""
 
@@ -156,7 +111,7 @@ class Ingests:
     def _run(self) -> None:
         while not self.stop.is_set():
             path = self.workdir / f"astro-{self.batch:03d}.jsonl"
-            write_articles(path, self.batch, self.per_batch)
+            write_load_corpus(path, self.per_batch, batch=f"{self.batch:03d}")
             self.batch += 1
             done = subprocess.run([sys.executable, "-m", "ui.cli", "ingest", str(path), "--no-progress", "--json"],
                                   cwd=_ROOT, env=self.env, capture_output=True, text=True)
@@ -289,9 +244,10 @@ def measure(args: argparse.Namespace, runs: list[str], env: dict, home: Path, qu
         server_env = {**env, "WHOSAID_WORKERS": str(args.workers)}
         server_env.update({"WHOSAID_LLM_BASE_URL": llm_url, "WHOSAID_LLM_MODEL": "scripted"} if llm
                           else {"WHOSAID_LLM_ENABLED": "false"})
-        log_path = Path(tempfile.gettempdir()) / f"whosaid-bench-load-{mode}-{os.getpid()}.log"
-        print(f"{mode}: server log {log_path}", file=sys.stderr)
-        with serving(server_env, free_port(), log_path) as (base, pid):
+        server = start_serve(home, free_port(), server_env)
+        print(f"{mode}: server log {server.log}", file=sys.stderr)
+        with server:
+            base, pid = server.url, server.pid
             # one request alone first: it opens the engine (a cold engine's first requests are
             # tests/test_concurrency.py's business; this measures the steady state)
             for q in WARM_UP:

@@ -31,15 +31,17 @@ def questions(n: int) -> list[str]:
     return picked + ["Who denied the moon landing?", "Who?", "What did the harbour minister not deny?"]
 
 
-def write_load_corpus(path: Path, n: int, edition: int = 0) -> None:
-    """Articles on a subject the samples never touch (astronomy), with claims of their own."""
+def write_load_corpus(path: Path, n: int, edition: int = 0, batch: str = "") -> None:
+    """Articles on a subject the samples never touch (astronomy), with claims of their own; ``batch``
+    names a set of new articles (ids and titles of their own), ``edition`` changes the same ones."""
+    tag = f"{batch}-" if batch else ""
     with path.open("w") as f:
         for i in range(n):
-            text = (f"Observatory log {i}: the telescope at station {i + edition} recorded {i % 40 + 3} meteors before dawn. "
+            text = (f"Observatory log {tag}{i}: the telescope at station {i + edition} recorded {i % 40 + 3} meteors before dawn. "
                     f"Director Ilse Varga said comet C/{2026 + i} would brighten in {['May', 'June', 'July'][i % 3]}. "
                     f"Technicians replaced mirror segment {i * 3 + edition} after a frost warning. "
                     f"\u201cThe seeing was excellent on night {i},\u201d the night assistant told the logbook.")
-            f.write(json.dumps({"id": f"astro-{i:04d}", "title": f"Observatory log {i}", "text": text}) + "\n")
+            f.write(json.dumps({"id": f"astro-{tag}{i:04d}", "title": f"Observatory log {tag}{i}", "text": text}) + "\n")
 
 
 def answer_key(payload: dict) -> tuple:
