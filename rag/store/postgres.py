@@ -7,6 +7,10 @@ a write is one transaction, so readers (PostgreSQL's READ COMMITTED: each statem
 committed when it began) see an article's old version or its new one, never a mixture. The one
 writer per space is a session-level advisory lock, which PostgreSQL drops when its holder's
 connection ends, even if the process is killed.
+
+The reads are :class:`rag.store.sql.SqlCatalogue`'s, shared with the SQLite catalogue (their ``?``
+placeholders translated here); this module holds what is PostgreSQL's own: the schema, the writes,
+the ``tsvector`` index and the advisory locks.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import hashlib
 import time
 from collections import Counter
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Sequence
+from functools import lru_cache
+from typing import Any, Iterator, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
@@ -26,8 +31,8 @@ from psycopg_pool import ConnectionPool
 
 from rag.attribution.speakers import alias_words
 from rag.lexical import terms as lexical_terms
-from rag.store.protocols import ArticleRow, CatalogueError, StoreBusy, WindowRow
-from rag.store.sqlite import _blob_to_vec, _vec_to_blob
+from rag.store.protocols import CatalogueError, StoreBusy
+from rag.store.sql import CHUNK_OUTSIDE, CLAIM_COLUMNS, CLAIM_OUTSIDE, NO_SENTENCES, SENTENCE_GAPS, Run, SqlCatalogue, _vec_to_blob, orphans
 from rag.types import Article, Chunk, Claim, Sentence
 
 SCHEMA = [
@@ -86,10 +91,6 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
 }
 
-CLAIM_COLUMNS = ("space, article_id, seq, speaker, cue, stance, content, other_party, sentence_ids, spans, "
-                 "negated, cue_lemma, speaker_mention, speaker_role, speaker_key")
-
-
 def _lock_key(name: str) -> int:
     """A signed 64-bit advisory lock key for ``name`` (the first 8 bytes of its BLAKE2b)."""
     return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
@@ -116,11 +117,39 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-class PostgresCatalogue:
+@lru_cache(maxsize=1024)
+def _pyformat(sql: str) -> str:
+    """A statement written with ``?`` placeholders (:mod:`rag.store.sql`) in psycopg's ``%s`` style:
+    ``?`` outside string literals becomes ``%s``, and every ``%`` (in literals too) ``%%``."""
+    parts = sql.split("'")  # even parts are outside literals ('' inside one splits it into two odd parts)
+    return "'".join(p.replace("%", "%%").replace("?", "%s") if i % 2 == 0 else p.replace("%", "%%") for i, p in enumerate(parts))
+
+
+class PostgresCatalogue(SqlCatalogue):
     """PostgreSQL storage shared by any number of processes; every call names the index ``space``."""
 
+    _BY_BYTES = ' COLLATE "C"'
+    _ILIKE = "ILIKE"
+    # written so that damaged values (an end before its start, a sentence id that is not a number)
+    # are reported, never raise
+    _BROKEN_CHECKS = (
+        NO_SENTENCES,
+        SENTENCE_GAPS,
+        ("a sentence's offsets do not reproduce its text", ('SELECT s.article_id FROM sentences s JOIN articles a '
+         'ON a.space=s.space AND a.id=s.article_id WHERE s.space=? AND CASE WHEN s."end" < s.start THEN TRUE '
+         'ELSE substr(a.text, s.start + 1, s."end" - s.start) != s.text END')),
+        CHUNK_OUTSIDE,
+        (CLAIM_OUTSIDE, "SELECT c.article_id FROM claims c WHERE c.space=? AND jsonb_typeof(c.sentence_ids) != 'array'"),
+        (CLAIM_OUTSIDE, ("SELECT c.article_id FROM claims c CROSS JOIN LATERAL jsonb_array_elements_text("
+         "CASE WHEN jsonb_typeof(c.sentence_ids) = 'array' THEN c.sentence_ids ELSE '[]'::jsonb END) AS j(value) WHERE c.space=? AND "
+         "CASE WHEN j.value IS NULL OR substr(j.value, 1, length(c.article_id) + 1) != (c.article_id || ':') "
+         "OR substr(j.value, length(c.article_id) + 2) !~ '^[0-9]{1,9}$' THEN TRUE "
+         "ELSE NOT EXISTS (SELECT 1 FROM sentences s WHERE s.space=c.space AND s.article_id=c.article_id "
+         "AND s.idx = CAST(substr(j.value, length(c.article_id) + 2) AS INTEGER)) END")),
+    )
+
     def __init__(self, url: str, pool_size: int = 16) -> None:
-        self.location = _without_password(url)
+        super().__init__(_without_password(url))
         self._url = url
         self._connect_kwargs: dict[str, Any] = {"autocommit": True}
         try:
@@ -136,7 +165,6 @@ class PostgresCatalogue:
             url, min_size=1, max_size=max(1, pool_size), open=True, kwargs=self._connect_kwargs,
             check=ConnectionPool.check_connection, name="whosaid-catalogue",
         )
-        self._titles: dict[str, tuple[int, dict[str, str]]] = {}
 
     def close(self) -> None:
         self._pool.close()
@@ -146,6 +174,21 @@ class PostgresCatalogue:
         """A pooled connection in autocommit mode: each statement sees what was committed when it began."""
         with self._pool.connection() as conn:
             yield conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[Run]:
+        with self._conn() as conn:
+            yield lambda sql, args: conn.execute(_pyformat(sql), args).fetchall()
+
+    @staticmethod
+    def _any(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """One array parameter, whatever the number of values."""
+        return f"{column} = ANY(?)", [list(values)]
+
+    @staticmethod
+    def _from_json(value: Any) -> Any:
+        """JSONB comes back decoded."""
+        return value
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection]:
@@ -305,7 +348,7 @@ class PostgresCatalogue:
             cur.itersize = batch
             cur.execute(f"SELECT {CLAIM_COLUMNS} FROM claims")
             while rows := cur.fetchmany(batch):
-                self._add_claim_words(conn, [(r[0], r[2], _claim(r)) for r in rows])
+                self._add_claim_words(conn, [(r[0], r[2], self._claim(r)) for r in rows])
 
     # -- the lexical index, kept in step with the chunks inside the same transaction ---------------
     def _add_chunks(self, conn: psycopg.Connection, space: str, chunks: Sequence[Chunk]) -> None:
@@ -379,25 +422,12 @@ class PostgresCatalogue:
             ).fetchall()
         return [(cid, float(score)) for cid, score in rows]
 
-    def term_stats(self, space: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
-        with self._conn() as conn:
-            row = conn.execute("SELECT chunks FROM spaces WHERE space=%s", (space,)).fetchone()
-            wanted = list(dict.fromkeys(terms))
-            df = {t: int(d) for t, d in conn.execute(
-                "SELECT term, df FROM terms WHERE space=%s AND term = ANY(%s)", (space, wanted))} if wanted else {}
-        return (int(row[0]) if row else 0), df
-
     def lexical_health(self, space: str) -> str | None:
         with self._conn() as conn:
             chunks, indexed = conn.execute(
                 "SELECT COUNT(*), COUNT(*) FILTER (WHERE terms IS NOT NULL AND tsv IS NOT NULL) FROM chunks WHERE space=%s", (space,)
             ).fetchone()
-        recorded = self.term_stats(space, [])[0]
-        if indexed != chunks:
-            return f"{chunks - indexed} of {chunks} chunks missing from the lexical index"
-        if recorded != chunks:
-            return f"the lexical index counts {recorded} chunks, the catalogue holds {chunks}"
-        return None
+        return self._lexical_verdict(space, chunks, indexed)
 
     def rebuild_lexical(self, space: str) -> int:
         with self._transaction() as conn:
@@ -423,242 +453,14 @@ class PostgresCatalogue:
             return _one_line(e)
         return "ok"
 
-    @staticmethod
-    def _orphans(table: str) -> str:
-        return (f"FROM {table} WHERE space=%s AND NOT EXISTS "
-                f"(SELECT 1 FROM articles a WHERE a.space={table}.space AND a.id={table}.article_id)")
-
-    def orphan_rows(self, space: str) -> dict[str, int]:
-        """Rows whose article is gone, per table (one transaction writes an article, so only damage
-        from outside whosaid leaves these)."""
-        with self._conn() as conn:
-            return {t: conn.execute(f"SELECT COUNT(*) {self._orphans(t)}", (space,)).fetchone()[0] for t in ("sentences", "chunks", "claims")}
-
     def delete_orphan_rows(self, space: str) -> int:
         with self._transaction() as conn:
             self._unindex(conn, space, "NOT EXISTS (SELECT 1 FROM articles a WHERE a.space=c.space AND a.id=c.article_id)", ())
-            gone = sum(conn.execute(f"DELETE {self._orphans(t)}", (space,)).rowcount for t in ("sentences", "chunks", "claims"))
-            conn.execute(f"DELETE {self._orphans('claim_words')}", (space,))
+            gone = sum(conn.execute(_pyformat(f"DELETE {orphans(t)}"), (space,)).rowcount for t in ("sentences", "chunks", "claims"))
+            conn.execute(_pyformat(f"DELETE {orphans('claim_words')}"), (space,))
             if gone:
                 self._bump(conn, space)
         return gone
-
-    def broken_articles(self, space: str) -> dict[str, str]:
-        """Articles whose stored rows do not fit together, with the first reason found: no sentences,
-        sentence numbers with gaps, offsets that do not reproduce the sentence, chunks or claims that
-        point outside the article's sentences. Written so that damaged values (an end before its
-        start, a sentence id that is not a number) are reported, never raise."""
-        checks = [
-            ("no sentences", "SELECT a.id FROM articles a WHERE a.space=%s AND NOT EXISTS "
-             "(SELECT 1 FROM sentences s WHERE s.space=a.space AND s.article_id=a.id)"),
-            ("sentence numbers have gaps", "SELECT article_id FROM sentences WHERE space=%s GROUP BY article_id "
-             "HAVING MIN(idx) != 0 OR MAX(idx) != COUNT(*) - 1"),
-            ("a sentence's offsets do not reproduce its text", 'SELECT s.article_id FROM sentences s JOIN articles a '
-             'ON a.space=s.space AND a.id=s.article_id WHERE s.space=%s AND CASE WHEN s."end" < s.start THEN TRUE '
-             'ELSE substr(a.text, s.start + 1, s."end" - s.start) != s.text END'),
-            ("a chunk points outside the sentences", "SELECT c.article_id FROM chunks c WHERE c.space=%s AND (c.first < 0 OR c.first > c.last "
-             "OR c.last >= (SELECT COUNT(*) FROM sentences s WHERE s.space=c.space AND s.article_id=c.article_id))"),
-            # a claim's sentence ids read "<article id>:<index>"
-            ("a claim points outside the sentences", "SELECT c.article_id FROM claims c WHERE c.space=%s AND jsonb_typeof(c.sentence_ids) != 'array'"),
-            ("a claim points outside the sentences", "SELECT c.article_id FROM claims c CROSS JOIN LATERAL jsonb_array_elements_text("
-             "CASE WHEN jsonb_typeof(c.sentence_ids) = 'array' THEN c.sentence_ids ELSE '[]'::jsonb END) AS j(value) WHERE c.space=%s AND "
-             "CASE WHEN j.value IS NULL OR substr(j.value, 1, length(c.article_id) + 1) != (c.article_id || ':') "
-             "OR substr(j.value, length(c.article_id) + 2) !~ '^[0-9]{1,9}$' THEN TRUE "
-             "ELSE NOT EXISTS (SELECT 1 FROM sentences s WHERE s.space=c.space AND s.article_id=c.article_id "
-             "AND s.idx = CAST(substr(j.value, length(c.article_id) + 2) AS INTEGER)) END"),
-        ]
-        found: dict[str, str] = {}
-        with self._conn() as conn:
-            for reason, q in checks:
-                for (article_id,) in conn.execute(q, (space,)):
-                    found.setdefault(article_id, reason)
-        return found
-
-    def versions(self, space: str) -> dict[str, str]:
-        with self._conn() as conn:
-            return dict(conn.execute('SELECT id, version FROM articles WHERE space=%s ORDER BY id COLLATE "C"', (space,)).fetchall())
-
-    # -- reads --------------------------------------------------------------------------------
-    def generation(self, space: str) -> int:
-        """Changes whenever the space's content changes; keys derived caches such as BM25."""
-        with self._conn() as conn:
-            row = conn.execute("SELECT generation FROM spaces WHERE space=%s", (space,)).fetchone()
-        return int(row[0]) if row else 0
-
-    def version(self, space: str, article_id: str) -> str | None:
-        with self._conn() as conn:
-            row = conn.execute("SELECT version FROM articles WHERE space=%s AND id=%s", (space, article_id)).fetchone()
-        return row[0] if row else None
-
-    def list_articles(self, space: str) -> list[ArticleRow]:
-        with self._conn() as conn:
-            rows = conn.execute(
-                "SELECT a.id, a.title, a.source, a.url, a.published, a.version, a.origin, "
-                "(SELECT COUNT(*) FROM sentences s WHERE s.space=a.space AND s.article_id=a.id) "
-                'FROM articles a WHERE a.space=%s ORDER BY a.id COLLATE "C"',
-                (space,),
-            ).fetchall()
-        return [ArticleRow(*r[:7], int(r[7])) for r in rows]
-
-    def article(self, space: str, article_id: str) -> Article | None:
-        with self._conn() as conn:
-            row = conn.execute(
-                "SELECT id, title, source, url, published, text FROM articles WHERE space=%s AND id=%s", (space, article_id)
-            ).fetchone()
-        if not row:
-            return None
-        return Article(id=row[0], title=row[1], source=row[2], url=row[3], published=row[4], text=row[5])
-
-    def sentences(self, space: str, article_id: str) -> list[Sentence]:
-        with self._conn() as conn:
-            rows = conn.execute(
-                'SELECT idx, start, "end", text FROM sentences WHERE space=%s AND article_id=%s ORDER BY idx',
-                (space, article_id),
-            ).fetchall()
-        return [Sentence(article_id=article_id, index=i, start=s, end=e, text=t) for i, s, e, t in rows]
-
-    def chunk_ids(self, space: str, article_id: str | None = None) -> set[str]:
-        with self._conn() as conn:
-            if article_id is None:
-                return {r[0] for r in conn.execute("SELECT id FROM chunks WHERE space=%s", (space,))}
-            return {r[0] for r in conn.execute("SELECT id FROM chunks WHERE space=%s AND article_id=%s", (space, article_id))}
-
-    def chunks(self, space: str, ids: Iterable[str] | None = None) -> list[Chunk]:
-        """Chunks by id (in the order given, unknown ids skipped), or all chunks of the space."""
-        with self._conn() as conn:
-            if ids is None:
-                rows = conn.execute(
-                    'SELECT id, article_id, first, last, text FROM chunks WHERE space=%s ORDER BY article_id COLLATE "C", first',
-                    (space,),
-                ).fetchall()
-                return [Chunk(id=r[0], article_id=r[1], first=r[2], last=r[3], text=r[4]) for r in rows]
-            ids = list(ids)
-            if not ids:
-                return []
-            found = {r[0]: Chunk(id=r[0], article_id=r[1], first=r[2], last=r[3], text=r[4]) for r in conn.execute(
-                "SELECT id, article_id, first, last, text FROM chunks WHERE space=%s AND id = ANY(%s)", (space, list(dict.fromkeys(ids))))}
-        return [found[i] for i in ids if i in found]
-
-    def window_sentences(self, space: str, windows: Sequence[tuple[str, int, int]], dim: int) -> list[WindowRow]:
-        """Sentences in ``(article_id, first, last)`` windows, each once, with title, url and vector."""
-        seen: set[tuple[str, int]] = set()
-        out: list[WindowRow] = []
-        with self._conn() as conn:
-            for article_id, first, last in windows:
-                rows = conn.execute(
-                    'SELECT s.idx, s.start, s."end", s.text, s.vec, a.title, a.url FROM sentences s '
-                    "JOIN articles a ON a.space=s.space AND a.id=s.article_id "
-                    "WHERE s.space=%s AND s.article_id=%s AND s.idx BETWEEN %s AND %s ORDER BY s.idx",
-                    (space, article_id, first, last),
-                ).fetchall()
-                for idx, start, end, text, vec, title, url in rows:
-                    if (article_id, idx) in seen:
-                        continue
-                    seen.add((article_id, idx))
-                    sentence = Sentence(article_id=article_id, index=idx, start=start, end=end, text=text)
-                    out.append((sentence, title, url, _blob_to_vec(vec, dim)))
-        return out
-
-    def sentence_vectors(self, space: str, keys: Sequence[tuple[str, int]], dim: int) -> dict[tuple[str, int], np.ndarray]:
-        """Pooled vectors of ``(article_id, index)`` sentences, one query per article (missing ones are zero)."""
-        out = {k: np.zeros(dim, dtype=np.float32) for k in keys}
-        by_article: dict[str, list[int]] = {}
-        for aid, idx in keys:
-            by_article.setdefault(aid, []).append(idx)
-        if not by_article:
-            return out
-        with self._conn() as conn:
-            for aid, idxs in by_article.items():
-                q = "SELECT idx, vec FROM sentences WHERE space=%s AND article_id=%s AND idx = ANY(%s)"
-                for idx, vec in conn.execute(q, (space, aid, sorted(set(idxs)))):
-                    out[(aid, idx)] = _blob_to_vec(vec, dim)
-        return out
-
-    def titles(self, space: str) -> dict[str, str]:
-        """Lower-cased title -> article id (the last id wins a shared title), cached until the space changes."""
-        generation = self.generation(space)
-        cached = self._titles.get(space)
-        if cached and cached[0] == generation:
-            return cached[1]
-        with self._conn() as conn:
-            rows = conn.execute('SELECT id, title FROM articles WHERE space=%s ORDER BY id COLLATE "C"', (space,)).fetchall()
-        titles = {t.lower(): i for i, t in rows}
-        self._titles[space] = (generation, titles)
-        return titles
-
-    def article_names(self, space: str) -> list[tuple[str, str, str]]:
-        with self._conn() as conn:
-            rows = conn.execute('SELECT id, title, source FROM articles WHERE space=%s ORDER BY id COLLATE "C"', (space,)).fetchall()
-        return [tuple(r) for r in rows]
-
-    def counts(self, space: str) -> dict[str, int]:
-        with self._conn() as conn:
-            return {
-                table: int(conn.execute(f"SELECT COUNT(*) FROM {table} WHERE space=%s", (space,)).fetchone()[0])
-                for table in ("articles", "sentences", "chunks", "claims")
-            }
-
-    def claims(
-        self, space: str, *, stance: str | None = None, speaker: str | None = None, article_id: str | None = None,
-        speaker_key: str | None = None, stances: Sequence[str] | None = None, article_ids: Sequence[str] | None = None,
-        speaker_keys: Sequence[str] | None = None, limit: int | None = None,
-    ) -> list[Claim]:
-        """The claims ledger, in article and sentence order; ``speaker`` matches the name, the mention or
-        the role case-insensitively as a substring, ``speaker_key`` the canonical key exactly; the plural
-        filters match any of their values (an empty list matches nothing); ``limit`` keeps the first
-        claims (a negative one, as in SQLite, keeps them all)."""
-        q, args = f"SELECT {CLAIM_COLUMNS} FROM claims WHERE space=%s", [space]
-        for column, one, many in (("stance", stance, stances), ("article_id", article_id, article_ids),
-                                  ("speaker_key", speaker_key, speaker_keys)):
-            if one:
-                q += f" AND {column}=%s"
-                args.append(one)
-            if many is not None:
-                values = sorted(set(many))
-                if not values:
-                    return []
-                if len(values) == 1:  # an equality, so the ordered index serves the limit
-                    q += f" AND {column}=%s"
-                    args.append(values[0])
-                else:
-                    q += f" AND {column} = ANY(%s)"
-                    args.append(values)
-        if speaker:
-            like = "%" + speaker.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            q += " AND (speaker ILIKE %s ESCAPE '\\' OR speaker_mention ILIKE %s ESCAPE '\\' OR speaker_role ILIKE %s ESCAPE '\\')"
-            args += [like, like, like]
-        q += ' ORDER BY article_id COLLATE "C", seq'
-        if limit is not None and limit >= 0:
-            q += " LIMIT %s"
-            args.append(limit)
-        with self._conn() as conn:
-            rows = conn.execute(q, args).fetchall()
-        return [_claim(row) for row in rows]
-
-    def claims_by_words(self, space: str, words: Sequence[str]) -> list[Claim]:
-        """Claims whose speaker is called (by name, role or mention) with every one of ``words``
-        (:func:`rag.attribution.speakers.alias_words`), through the alias-word index."""
-        wanted = sorted(set(words))
-        if not wanted:
-            return []
-        columns = ", ".join("c." + col.strip() for col in CLAIM_COLUMNS.split(","))
-        q = (f"SELECT {columns} FROM claims c JOIN ("
-             "SELECT article_id, seq FROM claim_words WHERE space=%s AND word = ANY(%s) GROUP BY article_id, seq "
-             "HAVING COUNT(DISTINCT word) = %s) w ON c.space=%s AND c.article_id=w.article_id AND c.seq=w.seq "
-             'ORDER BY c.article_id COLLATE "C", c.seq')
-        with self._conn() as conn:
-            rows = conn.execute(q, (space, wanted, len(wanted), space)).fetchall()
-        return [_claim(row) for row in rows]
-
-
-def _claim(row: Sequence) -> Claim:
-    _, aid, _, spk, cue, st, content, other, sids, spans, negated, lemma, mention, role, key = row
-    cue_span, speaker_span, content_span = (tuple(s) if s else None for s in spans)
-    return Claim(
-        article_id=aid, speaker=spk, cue=cue, stance=st, content=content, other_party=other, sentence_ids=list(sids),
-        cue_span=cue_span, speaker_span=speaker_span, content_span=content_span, negated=bool(negated), cue_lemma=lemma,
-        speaker_mention=mention, speaker_role=role, speaker_key=key,
-    )
 
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresCatalogue"]

@@ -6,6 +6,9 @@ The catalogue is the source of truth. An article is replaced in one transaction,
 included, so a killed process leaves either the old version or the new one, never a mixture.
 Chroma is reconciled against it (see :mod:`rag.store`). Each thread reads through its own
 connection (WAL mode), so readers never wait for each other, and never for a writer.
+
+The reads are :class:`rag.store.sql.SqlCatalogue`'s, shared with the PostgreSQL catalogue; this
+module holds what is SQLite's own: the schema, the writes, FTS5 and the file lock.
 """
 
 from __future__ import annotations
@@ -16,15 +19,15 @@ import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from rag.attribution.speakers import alias_words
 from rag.lexical import terms as lexical_terms
-from rag.store.protocols import ArticleRow, CatalogueError, StoreBusy, WindowRow
+from rag.store.protocols import CatalogueError, StoreBusy
+from rag.store.sql import CHUNK_OUTSIDE, CLAIM_COLUMNS, CLAIM_OUTSIDE, NO_SENTENCES, SENTENCE_GAPS, Run, SqlCatalogue, _vec_to_blob, orphans
 from rag.types import Article, Chunk, Claim, Sentence
 
 SCHEMA = """
@@ -93,28 +96,32 @@ MIGRATIONS: dict[int, list[str]] = {
 POST_SCHEMA = "CREATE INDEX IF NOT EXISTS claims_by_speaker ON claims (space, speaker_key)"
 
 
-def _vec_to_blob(v: np.ndarray) -> bytes:
-    return np.asarray(v, dtype=np.float16).tobytes()
-
-
-def _blob_to_vec(b: bytes | None, dim: int) -> np.ndarray:
-    if b is None:
-        return np.zeros(dim, dtype=np.float32)
-    return np.frombuffer(b, dtype=np.float16).astype(np.float32)
-
-
-class SqliteCatalogue:
+class SqliteCatalogue(SqlCatalogue):
     """SQLite storage for one data directory; every call names the index ``space`` it works on."""
 
+    #: SQLite binds at most 999 variables a statement in older builds: longer id lists are split
+    _ANY_BATCH = 500
+    _BROKEN_CHECKS = (
+        NO_SENTENCES,
+        SENTENCE_GAPS,
+        ("a sentence's offsets do not reproduce its text", ('SELECT s.article_id FROM sentences s JOIN articles a '
+         'ON a.space=s.space AND a.id=s.article_id WHERE s.space=? AND substr(a.text, s.start + 1, s."end" - s.start) != s.text')),
+        CHUNK_OUTSIDE,
+        (CLAIM_OUTSIDE, ("SELECT c.article_id FROM claims c, json_each(c.sentence_ids) j WHERE c.space=? AND "
+         "(substr(j.value, 1, length(c.article_id) + 1) != c.article_id || ':' OR NOT EXISTS (SELECT 1 FROM sentences s "
+         "WHERE s.space=c.space AND s.article_id=c.article_id AND s.idx = CAST(substr(j.value, length(c.article_id) + 2) AS INTEGER)))")),
+    )
+    #: claims' sentence ids and spans are stored as JSON text
+    _from_json = staticmethod(json.loads)
+
     def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.location = str(path)
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
         self._migrate()
-        self._titles: dict[str, tuple[int, dict[str, str]]] = {}
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -130,6 +137,15 @@ class SqliteCatalogue:
             with self._opened_lock:
                 self._opened.append(db)
         return db
+
+    @contextmanager
+    def _reading(self) -> Iterator[Run]:
+        db = self._db
+        yield lambda sql, args: db.execute(sql, args).fetchall()
+
+    @staticmethod
+    def _any(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
     def close(self) -> None:
         with self._opened_lock:
@@ -192,7 +208,7 @@ class SqliteCatalogue:
                         self._reindex(space)
                 if version < 4:
                     rows = db.execute(f"SELECT {CLAIM_COLUMNS} FROM claims").fetchall()
-                    self._add_claim_words([(r[0], r[2], _claim(r)) for r in rows])
+                    self._add_claim_words([(r[0], r[2], self._claim(r)) for r in rows])
             db.execute(POST_SCHEMA)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -320,17 +336,6 @@ class SqliteCatalogue:
         )
         return [(cid, -float(score)) for cid, score in rows]
 
-    def term_stats(self, space: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
-        db = self._db
-        row = db.execute("SELECT chunks FROM spaces WHERE space=?", (space,)).fetchone()
-        df: dict[str, int] = {}
-        terms = list(dict.fromkeys(terms))
-        for b in range(0, len(terms), 500):
-            part = terms[b : b + 500]
-            q = f"SELECT term, df FROM terms WHERE space=? AND term IN ({','.join('?' * len(part))})"
-            df.update(dict(db.execute(q, (space, *part))))
-        return (int(row[0]) if row else 0), df
-
     def lexical_health(self, space: str) -> str | None:
         db = self._db
         chunks = db.execute("SELECT COUNT(*) FROM chunks WHERE space=?", (space,)).fetchone()[0]
@@ -338,14 +343,7 @@ class SqliteCatalogue:
             "SELECT COUNT(*) FROM chunks c JOIN chunks_fts f ON f.rowid = c.fts WHERE c.space=? AND f.id = c.id", (space,)
         ).fetchone()[0]
         rows = db.execute("SELECT COUNT(*) FROM chunks_fts WHERE space=?", (space,)).fetchone()[0]
-        recorded = self.term_stats(space, [])[0]
-        if indexed != chunks:
-            return f"{chunks - indexed} of {chunks} chunks missing from the lexical index"
-        if rows != indexed:
-            return f"{rows - indexed} lexical index rows belong to no chunk"
-        if recorded != chunks:
-            return f"the lexical index counts {recorded} chunks, the catalogue holds {chunks}"
-        return None
+        return self._lexical_verdict(space, chunks, indexed, stray=rows - indexed)
 
     def rebuild_lexical(self, space: str) -> int:
         with self._transaction():
@@ -365,214 +363,12 @@ class SqliteCatalogue:
         """SQLite's own page-level check: ``"ok"`` or its first complaint."""
         return str(self._db.execute("PRAGMA quick_check").fetchone()[0])
 
-    @staticmethod
-    def _orphans(table: str) -> str:
-        return (f"FROM {table} WHERE space=? AND NOT EXISTS "
-                f"(SELECT 1 FROM articles a WHERE a.space={table}.space AND a.id={table}.article_id)")
-
-    def orphan_rows(self, space: str) -> dict[str, int]:
-        """Rows whose article is gone, per table (one transaction writes an article, so only damage
-        from outside whosaid leaves these)."""
-        return {t: self._db.execute(f"SELECT COUNT(*) {self._orphans(t)}", (space,)).fetchone()[0] for t in ("sentences", "chunks", "claims")}
-
     def delete_orphan_rows(self, space: str) -> int:
         db = self._db
         with self._transaction():
             self._unindex(space, "NOT EXISTS (SELECT 1 FROM articles a WHERE a.space=c.space AND a.id=c.article_id)", ())
-            gone = sum(db.execute(f"DELETE {self._orphans(t)}", (space,)).rowcount for t in ("sentences", "chunks", "claims"))
-            db.execute(f"DELETE {self._orphans('claim_words')}", (space,))
+            gone = sum(db.execute(f"DELETE {orphans(t)}", (space,)).rowcount for t in ("sentences", "chunks", "claims"))
+            db.execute(f"DELETE {orphans('claim_words')}", (space,))
             if gone:
                 self._bump(space)
         return gone
-
-    def broken_articles(self, space: str) -> dict[str, str]:
-        """Articles whose stored rows do not fit together, with the first reason found: no sentences,
-        sentence numbers with gaps, offsets that do not reproduce the sentence, chunks or claims that
-        point outside the article's sentences."""
-        checks = [
-            ("no sentences", "SELECT a.id FROM articles a WHERE a.space=? AND NOT EXISTS "
-             "(SELECT 1 FROM sentences s WHERE s.space=a.space AND s.article_id=a.id)"),
-            ("sentence numbers have gaps", "SELECT article_id FROM sentences WHERE space=? GROUP BY article_id "
-             "HAVING MIN(idx) != 0 OR MAX(idx) != COUNT(*) - 1"),
-            ("a sentence's offsets do not reproduce its text", 'SELECT s.article_id FROM sentences s JOIN articles a '
-             'ON a.space=s.space AND a.id=s.article_id WHERE s.space=? AND substr(a.text, s.start + 1, s."end" - s.start) != s.text'),
-            ("a chunk points outside the sentences", "SELECT c.article_id FROM chunks c WHERE c.space=? AND (c.first < 0 OR c.first > c.last "
-             "OR c.last >= (SELECT COUNT(*) FROM sentences s WHERE s.space=c.space AND s.article_id=c.article_id))"),
-            # a claim's sentence ids read "<article id>:<index>"
-            ("a claim points outside the sentences", "SELECT c.article_id FROM claims c, json_each(c.sentence_ids) j WHERE c.space=? AND "
-             "(substr(j.value, 1, length(c.article_id) + 1) != c.article_id || ':' OR NOT EXISTS (SELECT 1 FROM sentences s "
-             "WHERE s.space=c.space AND s.article_id=c.article_id AND s.idx = CAST(substr(j.value, length(c.article_id) + 2) AS INTEGER)))"),
-        ]
-        found: dict[str, str] = {}
-        for reason, q in checks:
-            for (article_id,) in self._db.execute(q, (space,)):
-                found.setdefault(article_id, reason)
-        return found
-
-    def versions(self, space: str) -> dict[str, str]:
-        return dict(self._db.execute("SELECT id, version FROM articles WHERE space=?", (space,)))
-
-    # -- reads --------------------------------------------------------------------------------
-    def generation(self, space: str) -> int:
-        """Changes whenever the space's content changes; keys derived caches such as BM25."""
-        row = self._db.execute("SELECT generation FROM spaces WHERE space=?", (space,)).fetchone()
-        return int(row[0]) if row else 0
-
-    def version(self, space: str, article_id: str) -> str | None:
-        row = self._db.execute("SELECT version FROM articles WHERE space=? AND id=?", (space, article_id)).fetchone()
-        return row[0] if row else None
-
-    def list_articles(self, space: str) -> list[ArticleRow]:
-        rows = self._db.execute(
-            "SELECT a.id, a.title, a.source, a.url, a.published, a.version, a.origin, "
-            "(SELECT COUNT(*) FROM sentences s WHERE s.space=a.space AND s.article_id=a.id) "
-            "FROM articles a WHERE a.space=? ORDER BY a.id",
-            (space,),
-        ).fetchall()
-        return [ArticleRow(*r) for r in rows]
-
-    def article(self, space: str, article_id: str) -> Article | None:
-        row = self._db.execute(
-            "SELECT id, title, source, url, published, text FROM articles WHERE space=? AND id=?", (space, article_id)
-        ).fetchone()
-        if not row:
-            return None
-        return Article(id=row[0], title=row[1], source=row[2], url=row[3], published=row[4], text=row[5])
-
-    def sentences(self, space: str, article_id: str) -> list[Sentence]:
-        rows = self._db.execute(
-            'SELECT idx, start, "end", text FROM sentences WHERE space=? AND article_id=? ORDER BY idx',
-            (space, article_id),
-        )
-        return [Sentence(article_id=article_id, index=i, start=s, end=e, text=t) for i, s, e, t in rows]
-
-    def chunk_ids(self, space: str, article_id: str | None = None) -> set[str]:
-        if article_id is None:
-            return {r[0] for r in self._db.execute("SELECT id FROM chunks WHERE space=?", (space,))}
-        rows = self._db.execute("SELECT id FROM chunks WHERE space=? AND article_id=?", (space, article_id))
-        return {r[0] for r in rows}
-
-    def chunks(self, space: str, ids: Iterable[str] | None = None) -> list[Chunk]:
-        """Chunks by id (in the order given, unknown ids skipped), or all chunks of the space."""
-        if ids is None:
-            rows = self._db.execute(
-                "SELECT id, article_id, first, last, text FROM chunks WHERE space=? ORDER BY article_id, first", (space,)
-            ).fetchall()
-            return [Chunk(id=r[0], article_id=r[1], first=r[2], last=r[3], text=r[4]) for r in rows]
-        ids = list(ids)
-        found: dict[str, Chunk] = {}
-        for b in range(0, len(ids), 500):
-            part = ids[b : b + 500]
-            q = f"SELECT id, article_id, first, last, text FROM chunks WHERE space=? AND id IN ({','.join('?' * len(part))})"
-            for r in self._db.execute(q, (space, *part)):
-                found[r[0]] = Chunk(id=r[0], article_id=r[1], first=r[2], last=r[3], text=r[4])
-        return [found[i] for i in ids if i in found]
-
-    def window_sentences(
-        self, space: str, windows: Sequence[tuple[str, int, int]], dim: int
-    ) -> list[WindowRow]:
-        """Sentences in ``(article_id, first, last)`` windows, each once, with title, url and vector."""
-        seen: set[tuple[str, int]] = set()
-        out: list[WindowRow] = []
-        for article_id, first, last in windows:
-            rows = self._db.execute(
-                'SELECT s.idx, s.start, s."end", s.text, s.vec, a.title, a.url FROM sentences s '
-                "JOIN articles a ON a.space=s.space AND a.id=s.article_id "
-                "WHERE s.space=? AND s.article_id=? AND s.idx BETWEEN ? AND ? ORDER BY s.idx",
-                (space, article_id, first, last),
-            )
-            for idx, start, end, text, vec, title, url in rows:
-                if (article_id, idx) in seen:
-                    continue
-                seen.add((article_id, idx))
-                sentence = Sentence(article_id=article_id, index=idx, start=start, end=end, text=text)
-                out.append((sentence, title, url, _blob_to_vec(vec, dim)))
-        return out
-
-    def sentence_vectors(self, space: str, keys: Sequence[tuple[str, int]], dim: int) -> dict[tuple[str, int], np.ndarray]:
-        """Pooled vectors of ``(article_id, index)`` sentences, in few queries (missing ones are zero)."""
-        out = {k: np.zeros(dim, dtype=np.float32) for k in keys}
-        by_article: dict[str, list[int]] = {}
-        for aid, idx in keys:
-            by_article.setdefault(aid, []).append(idx)
-        for aid, idxs in by_article.items():
-            marks = ",".join("?" * len(idxs))
-            q = f"SELECT idx, vec FROM sentences WHERE space=? AND article_id=? AND idx IN ({marks})"
-            for idx, vec in self._db.execute(q, (space, aid, *idxs)):
-                out[(aid, idx)] = _blob_to_vec(vec, dim)
-        return out
-
-    def titles(self, space: str) -> dict[str, str]:
-        """Lower-cased title -> article id, cached until the space changes."""
-        generation = self.generation(space)
-        cached = self._titles.get(space)
-        if cached and cached[0] == generation:
-            return cached[1]
-        titles = {t.lower(): i for i, t in self._db.execute("SELECT id, title FROM articles WHERE space=?", (space,))}
-        self._titles[space] = (generation, titles)
-        return titles
-
-    def article_names(self, space: str) -> list[tuple[str, str, str]]:
-        return [tuple(r) for r in self._db.execute("SELECT id, title, source FROM articles WHERE space=? ORDER BY id", (space,))]
-
-    def counts(self, space: str) -> dict[str, int]:
-        return {
-            table: self._db.execute(f"SELECT COUNT(*) FROM {table} WHERE space=?", (space,)).fetchone()[0]
-            for table in ("articles", "sentences", "chunks", "claims")
-        }
-
-    def claims(
-        self, space: str, *, stance: str | None = None, speaker: str | None = None, article_id: str | None = None,
-        speaker_key: str | None = None, stances: Sequence[str] | None = None, article_ids: Sequence[str] | None = None,
-        speaker_keys: Sequence[str] | None = None, limit: int | None = None,
-    ) -> list[Claim]:
-        """The claims ledger, in article and sentence order; ``speaker`` matches the name, the mention or
-        the role case-insensitively as a substring, ``speaker_key`` the canonical key exactly; the plural
-        filters match any of their values (an empty list matches nothing)."""
-        q, args = f"SELECT {CLAIM_COLUMNS} FROM claims WHERE space=?", [space]
-        for column, one, many in (("stance", stance, stances), ("article_id", article_id, article_ids),
-                                  ("speaker_key", speaker_key, speaker_keys)):
-            if one:
-                q += f" AND {column}=?"
-                args.append(one)
-            if many is not None:
-                values = sorted(set(many))
-                if not values:
-                    return []
-                q += f" AND {column} IN ({','.join('?' * len(values))})"
-                args += values
-        if speaker:
-            like = "%" + speaker.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            q += " AND (speaker LIKE ? ESCAPE '\\' OR speaker_mention LIKE ? ESCAPE '\\' OR speaker_role LIKE ? ESCAPE '\\')"
-            args += [like, like, like]
-        q += " ORDER BY article_id, seq"
-        if limit is not None:
-            q += " LIMIT ?"
-            args.append(limit)
-        return [_claim(row) for row in self._db.execute(q, args)]
-
-    def claims_by_words(self, space: str, words: Sequence[str]) -> list[Claim]:
-        """Claims whose speaker is called (by name, role or mention) with every one of ``words``
-        (:func:`rag.attribution.speakers.alias_words`), through the alias-word index."""
-        wanted = sorted(set(words))
-        if not wanted:
-            return []
-        marks = ",".join("?" * len(wanted))
-        q = (f"SELECT {', '.join('c.' + col.strip() for col in CLAIM_COLUMNS.split(','))} FROM claims c JOIN ("
-             f"SELECT article_id, seq FROM claim_words WHERE space=? AND word IN ({marks}) GROUP BY article_id, seq "
-             f"HAVING COUNT(DISTINCT word) = ?) w ON c.space=? AND c.article_id=w.article_id AND c.seq=w.seq "
-             f"ORDER BY c.article_id, c.seq")
-        return [_claim(row) for row in self._db.execute(q, (space, *wanted, len(wanted), space))]
-
-CLAIM_COLUMNS = ("space, article_id, seq, speaker, cue, stance, content, other_party, sentence_ids, spans, "
-                 "negated, cue_lemma, speaker_mention, speaker_role, speaker_key")
-
-
-def _claim(row: Sequence) -> Claim:
-    _, aid, _, spk, cue, st, content, other, sids, spans, negated, lemma, mention, role, key = row
-    cue_span, speaker_span, content_span = (tuple(s) if s else None for s in json.loads(spans))
-    return Claim(
-        article_id=aid, speaker=spk, cue=cue, stance=st, content=content, other_party=other, sentence_ids=json.loads(sids),
-        cue_span=cue_span, speaker_span=speaker_span, content_span=content_span, negated=bool(negated), cue_lemma=lemma,
-        speaker_mention=mention, speaker_role=role, speaker_key=key,
-    )

@@ -114,7 +114,7 @@ def test_a_damaged_catalogue_file_is_one_line_everywhere(healthy, tmp_path: Path
     db.write_bytes(bytes(data))
     r = whosaid(home, "doctor")
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
-    assert "catalogue file: SQLite reports damage" in r.stdout and r.stdout.splitlines()[-1] == "problems remain"
+    assert f"catalogue file: {db} reports damage" in r.stdout and r.stdout.splitlines()[-1] == "problems remain"
     for args in (["list"], ["ask", "Who denied the port sale?"]):
         r = whosaid(home, *args)
         assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)

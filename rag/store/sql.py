@@ -1,0 +1,334 @@
+"""What the SQL catalogues (:mod:`rag.store.sqlite`, :mod:`rag.store.postgres`) share: the tables'
+reads and the conversion of their rows into whosaid's types, written once so that the two engines
+cannot drift apart.
+
+The SQL here is written with ``?`` placeholders (SQLite's); the PostgreSQL catalogue translates them
+to ``%s`` outside string literals, so no statement here uses ``?`` as an operator (PostgreSQL's
+``jsonb ?``). What differs between the engines is a small dialect each catalogue supplies: how to
+borrow a connection and run a query (:meth:`SqlCatalogue._reading`), how to match a column against a
+list of values (:meth:`SqlCatalogue._any`), how JSON columns come back, which LIKE ignores case, and
+how text ids are ordered: by their bytes in both (SQLite's BINARY collation, PostgreSQL's ``"C"``),
+so every listing comes in the same order whichever engine holds it.
+
+Each engine keeps to itself what really differs: the schema and its migrations, transactions and
+the writes, the lexical index (FTS5 or ``tsvector``), the writer lock and the integrity checks.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from rag.store.protocols import ArticleRow, WindowRow
+from rag.types import Article, Chunk, Claim, Sentence
+
+#: A claim row's columns, in the order :meth:`SqlCatalogue._claim` reads them.
+CLAIM_COLUMNS = ("space, article_id, seq, speaker, cue, stance, content, other_party, sentence_ids, spans, "
+                 "negated, cue_lemma, speaker_mention, speaker_role, speaker_key")
+_CLAIM_COLUMNS_OF_C = ", ".join("c." + column.strip() for column in CLAIM_COLUMNS.split(","))
+_CHUNK_COLUMNS = "id, article_id, first, last, text"
+
+#: Runs one statement with its arguments and returns all its rows.
+Run = Callable[[str, Sequence[Any]], list[Any]]
+
+#: The checks of :meth:`SqlCatalogue.broken_articles` that read alike in both engines; each engine
+#: lists its checks, these among them, in the order their reasons are reported.
+NO_SENTENCES = ("no sentences", ("SELECT a.id FROM articles a WHERE a.space=? AND NOT EXISTS "
+                                 "(SELECT 1 FROM sentences s WHERE s.space=a.space AND s.article_id=a.id)"))
+SENTENCE_GAPS = ("sentence numbers have gaps", ("SELECT article_id FROM sentences WHERE space=? GROUP BY article_id "
+                                                "HAVING MIN(idx) != 0 OR MAX(idx) != COUNT(*) - 1"))
+CHUNK_OUTSIDE = ("a chunk points outside the sentences", (
+    "SELECT c.article_id FROM chunks c WHERE c.space=? AND (c.first < 0 OR c.first > c.last "
+    "OR c.last >= (SELECT COUNT(*) FROM sentences s WHERE s.space=c.space AND s.article_id=c.article_id))"))
+#: a claim's sentence ids read "<article id>:<index>"
+CLAIM_OUTSIDE = "a claim points outside the sentences"
+_ORPHAN_TABLES = ("sentences", "chunks", "claims")
+
+
+def _vec_to_blob(v: np.ndarray) -> bytes:
+    return np.asarray(v, dtype=np.float16).tobytes()
+
+
+def _blob_to_vec(b: bytes | None, dim: int) -> np.ndarray:
+    if b is None:
+        return np.zeros(dim, dtype=np.float32)
+    return np.frombuffer(b, dtype=np.float16).astype(np.float32)
+
+
+def _chunk(row: Sequence[Any]) -> Chunk:
+    return Chunk(id=row[0], article_id=row[1], first=row[2], last=row[3], text=row[4])
+
+
+def orphans(table: str) -> str:
+    """``FROM … WHERE …`` over the rows of ``table`` in space ``?`` whose article is gone."""
+    return (f"FROM {table} WHERE space=? AND NOT EXISTS "
+            f"(SELECT 1 FROM articles a WHERE a.space={table}.space AND a.id={table}.article_id)")
+
+
+class SqlCatalogue(ABC):
+    """The reads of a catalogue over whosaid's tables, for any SQL engine that supplies the dialect."""
+
+    #: Follows a text id in ORDER BY so that ids sort by their bytes (the engine's default may not).
+    _BY_BYTES: ClassVar[str] = ""
+    #: The LIKE that ignores case.
+    _ILIKE: ClassVar[str] = "LIKE"
+    #: Chunks by id and term statistics look up at most this many values a statement, in batches
+    #: (``None``: all in one).
+    _ANY_BATCH: ClassVar[int | None] = None
+    #: ``broken_articles``' checks, ``(reason, query over space ?)``, the first reason found kept.
+    _BROKEN_CHECKS: ClassVar[Sequence[tuple[str, str]]] = ()
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self._titles: dict[str, tuple[int, dict[str, str]]] = {}
+
+    # -- the dialect ----------------------------------------------------------------------------
+    @abstractmethod
+    def _reading(self) -> AbstractContextManager[Run]:
+        """A connection to read through (several statements, each seeing what was committed when it
+        began), as a function that runs a ``?``-placeholder statement and returns its rows."""
+
+    @staticmethod
+    @abstractmethod
+    def _any(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """``column`` equal to any of ``values`` (never empty): the SQL and its arguments."""
+
+    @staticmethod
+    @abstractmethod
+    def _from_json(value: Any) -> Any:
+        """A JSON column's value as the engine returns it, decoded."""
+
+    # -- rows into types ------------------------------------------------------------------------
+    def _claim(self, row: Sequence[Any]) -> Claim:
+        """A claim from its :data:`CLAIM_COLUMNS`."""
+        _, aid, _, spk, cue, st, content, other, sids, spans, negated, lemma, mention, role, key = row
+        cue_span, speaker_span, content_span = (tuple(s) if s else None for s in self._from_json(spans))
+        return Claim(
+            article_id=aid, speaker=spk, cue=cue, stance=st, content=content, other_party=other,
+            sentence_ids=list(self._from_json(sids)), cue_span=cue_span, speaker_span=speaker_span, content_span=content_span,
+            negated=bool(negated), cue_lemma=lemma, speaker_mention=mention, speaker_role=role, speaker_key=key,
+        )
+
+    def _batches(self, values: list[Any]) -> Iterator[list[Any]]:
+        step = self._ANY_BATCH or max(1, len(values))
+        for b in range(0, len(values), step):
+            yield values[b : b + step]
+
+    # -- reads ----------------------------------------------------------------------------------
+    def generation(self, space: str) -> int:
+        """Changes whenever the space's content changes; keys derived caches such as BM25."""
+        with self._reading() as run:
+            rows = run("SELECT generation FROM spaces WHERE space=?", (space,))
+        return int(rows[0][0]) if rows else 0
+
+    def version(self, space: str, article_id: str) -> str | None:
+        with self._reading() as run:
+            rows = run("SELECT version FROM articles WHERE space=? AND id=?", (space, article_id))
+        return rows[0][0] if rows else None
+
+    def versions(self, space: str) -> dict[str, str]:
+        with self._reading() as run:
+            return dict(run(f"SELECT id, version FROM articles WHERE space=? ORDER BY id{self._BY_BYTES}", (space,)))
+
+    def list_articles(self, space: str) -> list[ArticleRow]:
+        with self._reading() as run:
+            rows = run(
+                "SELECT a.id, a.title, a.source, a.url, a.published, a.version, a.origin, "
+                "(SELECT COUNT(*) FROM sentences s WHERE s.space=a.space AND s.article_id=a.id) "
+                f"FROM articles a WHERE a.space=? ORDER BY a.id{self._BY_BYTES}",
+                (space,),
+            )
+        return [ArticleRow(*r[:7], int(r[7])) for r in rows]
+
+    def article(self, space: str, article_id: str) -> Article | None:
+        with self._reading() as run:
+            rows = run("SELECT id, title, source, url, published, text FROM articles WHERE space=? AND id=?", (space, article_id))
+        if not rows:
+            return None
+        row = rows[0]
+        return Article(id=row[0], title=row[1], source=row[2], url=row[3], published=row[4], text=row[5])
+
+    def sentences(self, space: str, article_id: str) -> list[Sentence]:
+        with self._reading() as run:
+            rows = run('SELECT idx, start, "end", text FROM sentences WHERE space=? AND article_id=? ORDER BY idx', (space, article_id))
+        return [Sentence(article_id=article_id, index=i, start=s, end=e, text=t) for i, s, e, t in rows]
+
+    def chunk_ids(self, space: str, article_id: str | None = None) -> set[str]:
+        with self._reading() as run:
+            if article_id is None:
+                return {r[0] for r in run("SELECT id FROM chunks WHERE space=?", (space,))}
+            return {r[0] for r in run("SELECT id FROM chunks WHERE space=? AND article_id=?", (space, article_id))}
+
+    def chunks(self, space: str, ids: Iterable[str] | None = None) -> list[Chunk]:
+        """Chunks by id (in the order given, unknown ids skipped), or all chunks of the space."""
+        with self._reading() as run:
+            if ids is None:
+                rows = run(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE space=? ORDER BY article_id{self._BY_BYTES}, first", (space,))
+                return [_chunk(r) for r in rows]
+            ids = list(ids)
+            found: dict[str, Chunk] = {}
+            for part in self._batches(list(dict.fromkeys(ids))):
+                where, args = self._any("id", part)
+                for r in run(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE space=? AND {where}", (space, *args)):
+                    found[r[0]] = _chunk(r)
+        return [found[i] for i in ids if i in found]
+
+    def window_sentences(self, space: str, windows: Sequence[tuple[str, int, int]], dim: int) -> list[WindowRow]:
+        """Sentences in ``(article_id, first, last)`` windows, each once, with title, url and vector."""
+        seen: set[tuple[str, int]] = set()
+        out: list[WindowRow] = []
+        with self._reading() as run:
+            for article_id, first, last in windows:
+                rows = run(
+                    'SELECT s.idx, s.start, s."end", s.text, s.vec, a.title, a.url FROM sentences s '
+                    "JOIN articles a ON a.space=s.space AND a.id=s.article_id "
+                    "WHERE s.space=? AND s.article_id=? AND s.idx BETWEEN ? AND ? ORDER BY s.idx",
+                    (space, article_id, first, last),
+                )
+                for idx, start, end, text, vec, title, url in rows:
+                    if (article_id, idx) in seen:
+                        continue
+                    seen.add((article_id, idx))
+                    sentence = Sentence(article_id=article_id, index=idx, start=start, end=end, text=text)
+                    out.append((sentence, title, url, _blob_to_vec(vec, dim)))
+        return out
+
+    def sentence_vectors(self, space: str, keys: Sequence[tuple[str, int]], dim: int) -> dict[tuple[str, int], np.ndarray]:
+        """Pooled vectors of ``(article_id, index)`` sentences, one query per article (missing ones are zero)."""
+        out = {k: np.zeros(dim, dtype=np.float32) for k in keys}
+        by_article: dict[str, list[int]] = {}
+        for aid, idx in keys:
+            by_article.setdefault(aid, []).append(idx)
+        if not by_article:
+            return out
+        with self._reading() as run:
+            for aid, idxs in by_article.items():
+                where, args = self._any("idx", sorted(set(idxs)))
+                for idx, vec in run(f"SELECT idx, vec FROM sentences WHERE space=? AND article_id=? AND {where}", (space, aid, *args)):
+                    out[(aid, idx)] = _blob_to_vec(vec, dim)
+        return out
+
+    def titles(self, space: str) -> dict[str, str]:
+        """Lower-cased title -> article id (the last id wins a shared title), cached until the space changes."""
+        generation = self.generation(space)
+        cached = self._titles.get(space)
+        if cached and cached[0] == generation:
+            return cached[1]
+        with self._reading() as run:
+            rows = run(f"SELECT id, title FROM articles WHERE space=? ORDER BY id{self._BY_BYTES}", (space,))
+        titles = {t.lower(): i for i, t in rows}
+        self._titles[space] = (generation, titles)
+        return titles
+
+    def article_names(self, space: str) -> list[tuple[str, str, str]]:
+        with self._reading() as run:
+            rows = run(f"SELECT id, title, source FROM articles WHERE space=? ORDER BY id{self._BY_BYTES}", (space,))
+        return [tuple(r) for r in rows]
+
+    def counts(self, space: str) -> dict[str, int]:
+        with self._reading() as run:
+            return {
+                table: int(run(f"SELECT COUNT(*) FROM {table} WHERE space=?", (space,))[0][0])
+                for table in ("articles", "sentences", "chunks", "claims")
+            }
+
+    def claims(
+        self, space: str, *, stance: str | None = None, speaker: str | None = None, article_id: str | None = None,
+        speaker_key: str | None = None, stances: Sequence[str] | None = None, article_ids: Sequence[str] | None = None,
+        speaker_keys: Sequence[str] | None = None, limit: int | None = None,
+    ) -> list[Claim]:
+        """The claims ledger, in article and sentence order; ``speaker`` matches the name, the mention or
+        the role case-insensitively as a substring, ``speaker_key`` the canonical key exactly; the plural
+        filters match any of their values (an empty list matches nothing); ``limit`` keeps the first
+        claims (a negative one, as in SQLite, keeps them all)."""
+        q = f"SELECT {CLAIM_COLUMNS} FROM claims WHERE space=?"
+        args: list[Any] = [space]
+        for column, one, many in (("stance", stance, stances), ("article_id", article_id, article_ids),
+                                  ("speaker_key", speaker_key, speaker_keys)):
+            if one:
+                q += f" AND {column}=?"
+                args.append(one)
+            if many is not None:
+                values = sorted(set(many))
+                if not values:
+                    return []
+                if len(values) == 1:  # an equality, so an index in the ledger's order serves the limit
+                    q += f" AND {column}=?"
+                    args.append(values[0])
+                else:
+                    where, more = self._any(column, values)
+                    q += f" AND {where}"
+                    args += more
+        if speaker:
+            like = "%" + speaker.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            q += " AND (" + " OR ".join(f"{c} {self._ILIKE} ? ESCAPE '\\'" for c in ("speaker", "speaker_mention", "speaker_role")) + ")"
+            args += [like, like, like]
+        q += f" ORDER BY article_id{self._BY_BYTES}, seq"
+        if limit is not None and limit >= 0:
+            q += " LIMIT ?"
+            args.append(limit)
+        with self._reading() as run:
+            rows = run(q, args)
+        return [self._claim(row) for row in rows]
+
+    def claims_by_words(self, space: str, words: Sequence[str]) -> list[Claim]:
+        """Claims whose speaker is called (by name, role or mention) with every one of ``words``
+        (:func:`rag.attribution.speakers.alias_words`), through the alias-word index."""
+        wanted = sorted(set(words))
+        if not wanted:
+            return []
+        where, args = self._any("word", wanted)
+        q = (f"SELECT {_CLAIM_COLUMNS_OF_C} FROM claims c JOIN ("
+             f"SELECT article_id, seq FROM claim_words WHERE space=? AND {where} GROUP BY article_id, seq "
+             f"HAVING COUNT(DISTINCT word) = ?) w ON c.space=? AND c.article_id=w.article_id AND c.seq=w.seq "
+             f"ORDER BY c.article_id{self._BY_BYTES}, c.seq")
+        with self._reading() as run:
+            rows = run(q, (space, *args, len(wanted), space))
+        return [self._claim(row) for row in rows]
+
+    def term_stats(self, space: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """The number of chunks in the space and, per term, how many of them contain it."""
+        df: dict[str, int] = {}
+        with self._reading() as run:
+            rows = run("SELECT chunks FROM spaces WHERE space=?", (space,))
+            for part in self._batches(list(dict.fromkeys(terms))):
+                where, args = self._any("term", part)
+                df.update((t, int(d)) for t, d in run(f"SELECT term, df FROM terms WHERE space=? AND {where}", (space, *args)))
+        return (int(rows[0][0]) if rows else 0), df
+
+    # -- health (whosaid doctor) ----------------------------------------------------------------
+    def _lexical_verdict(self, space: str, chunks: int, indexed: int, stray: int = 0) -> str | None:
+        """:meth:`lexical_health`'s answer from the counts an engine takes of its index: the space's
+        chunks, those indexed, and index rows beyond those (an index kept apart from the chunks'
+        rows may have them); the count of chunks the document frequencies were taken over is read here."""
+        recorded = self.term_stats(space, [])[0]
+        if indexed != chunks:
+            return f"{chunks - indexed} of {chunks} chunks missing from the lexical index"
+        if stray:
+            return f"{stray} lexical index rows belong to no chunk"
+        if recorded != chunks:
+            return f"the lexical index counts {recorded} chunks, the catalogue holds {chunks}"
+        return None
+
+    def orphan_rows(self, space: str) -> dict[str, int]:
+        """Rows whose article is gone, per table (one transaction writes an article, so only damage
+        from outside whosaid leaves these)."""
+        with self._reading() as run:
+            return {t: int(run(f"SELECT COUNT(*) {orphans(t)}", (space,))[0][0]) for t in _ORPHAN_TABLES}
+
+    def broken_articles(self, space: str) -> dict[str, str]:
+        """Articles whose stored rows do not fit together, with the first reason found: no sentences,
+        sentence numbers with gaps, offsets that do not reproduce the sentence, chunks or claims that
+        point outside the article's sentences."""
+        found: dict[str, str] = {}
+        with self._reading() as run:
+            for reason, q in self._BROKEN_CHECKS:
+                for (article_id,) in run(q, (space,)):
+                    found.setdefault(article_id, reason)
+        return found
+
+
+__all__ = ["CLAIM_COLUMNS", "Run", "SqlCatalogue", "orphans"]
