@@ -67,11 +67,24 @@ class Lexical:
     terms = staticmethod(terms)
     words = staticmethod(words)
 
+    #: A term in more than this share of the chunks is left out of the search (it still weighs in
+    #: :meth:`coverage`): its IDF adds almost nothing to BM25's order, while scoring every chunk it
+    #: is in made search grow with the archive (234 ms at 10^5 sentences, against 10 ms at 10^4).
+    COMMON = 0.05
+    #: At most this many terms are searched, the rarest first.
+    MOST_TERMS = 8
+
     def search(self, query: str, n: int) -> list[tuple[str, float]]:
         q = list(dict.fromkeys(terms(query)))
         if not q or n <= 0:
             return []
-        return self._catalogue.search_chunks(self._space, q, n)
+        self._stats(q)
+        found = sorted((t for t in q if self._df[t] > 0), key=lambda t: (self._df[t], q.index(t)))
+        if not found:
+            return []
+        cap = max(1, int(self.COMMON * (self._n or 0)))
+        rare = [t for t in found if self._df[t] <= cap] or found[:1]  # a question of common words only: its rarest
+        return self._catalogue.search_chunks(self._space, rare[: self.MOST_TERMS], n)
 
     def _stats(self, wanted: Sequence[str]) -> None:
         missing = [t for t in dict.fromkeys(wanted) if t not in self._df]
