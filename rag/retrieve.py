@@ -50,7 +50,7 @@ class HybridSearch:
             if timings is not None:
                 timings.update(embed_query=(t1 - t0) * 1000, sentences=(time.perf_counter() - t1) * 1000)
             return out[:k]
-        dense = [i for i, _ in self.store.vectors.query(qv, s.fetch)]
+        dense = [i for i, _ in self.store.nearest(qv, s.fetch)]
         t2 = time.perf_counter()
         lexical = self.store.lexical()
         lex = [i for i, _ in lexical.search(question, s.fetch)]

@@ -150,3 +150,37 @@ def test_first_use_from_many_threads_opens_the_vector_store_once(make_store) -> 
         t.join(timeout=900)
     assert not errors, errors[0]
     assert len(opened) == 16 and len(set(opened)) == 1
+
+
+def test_a_vector_search_that_fails_is_retried_then_answered_from_words_alone(make_store, tmp_path: Path, monkeypatch) -> None:
+    """An embedded index another process is persisting can be read half-written (seen at 10^5 chunks:
+    "Error deserializing pickle file"). A query is retried; if it keeps failing, the question is
+    answered from the lexical index rather than not at all."""
+    from rag.engine import Engine
+    from rag.store import VectorStoreUnavailable
+    import rag.store.chroma as chroma
+
+    store = make_store()
+    ingest([_write(tmp_path, "port", "Port traffic", "The port handled 1.2 million containers last year. Rain fell on Tuesday.")],
+           store, progress=False)
+    monkeypatch.setattr(chroma.time, "sleep", lambda s: None)
+    collection = store.vectors._collection
+    real, calls = collection.query, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError("Error deserializing pickle file: trailing bytes found")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(collection, "query", flaky)
+    assert store.vectors.query(store.embedder.embed_query("port sale"), 3) and len(calls) == 3
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Error deserializing pickle file: trailing bytes found")
+
+    monkeypatch.setattr(collection, "query", broken)
+    with pytest.raises(VectorStoreUnavailable):
+        store.vectors.query(store.embedder.embed_query("port sale"), 3)
+    answer = Engine(store).ask("How many containers did the port handle last year?")
+    assert not answer.abstained and "1.2 million containers" in answer.citations[0].quote

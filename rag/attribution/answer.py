@@ -98,7 +98,7 @@ class AttributionAnswerer:
         """Claims of ``stances`` inside the chunks nearest the topic, by meaning and by words (the
         retriever's two indexes): what a topic question reads when the ledger is too large to read."""
         store, n = self.store, self.topics.PREFILTER // 2
-        ids = [i for i, _ in store.vectors.query(store.embedder.embed_query(topic), n)]
+        ids = [i for i, _ in store.nearest(store.embedder.embed_query(topic), n)]
         ids += [i for i, _ in store.lexical().search(topic, n)]
         windows: dict[str, list[tuple[int, int]]] = {}
         for c in store.catalogue.chunks(store.space, list(dict.fromkeys(ids))):

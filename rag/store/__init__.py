@@ -14,6 +14,7 @@ catalogue knows.
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -25,8 +26,10 @@ import numpy as np
 from rag.embeddings import Embedder
 from rag.lexical import Lexical
 from rag.settings import Settings
-from rag.store.protocols import ArticleRow, Catalogue, CatalogueError, StoreBusy, VectorStore
+from rag.store.protocols import ArticleRow, Catalogue, CatalogueError, StoreBusy, VectorStore, VectorStoreUnavailable
 from rag.types import Article, Chunk, Claim, Sentence
+
+log = logging.getLogger(__name__)
 
 
 def open_catalogue(settings: Settings) -> Catalogue:
@@ -197,6 +200,15 @@ class Store:
         """BM25 search and term weights over the space's chunks, as of now."""
         return Lexical(self.catalogue, self.space)
 
+    def nearest(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """Dense search that fails safe: when the vector store cannot answer (even after its retries),
+        an empty list, so the question is answered from the lexical index alone rather than not at all."""
+        try:
+            return self.vectors.query(vector, n)
+        except VectorStoreUnavailable as e:
+            log.warning("%s; answering from the lexical index alone", e)
+            return []
+
     def lexical_health(self) -> str | None:
         return self.catalogue.lexical_health(self.space)
 
@@ -205,4 +217,4 @@ class Store:
 
 
 __all__ = ["ArticleRow", "ArticleWrite", "Catalogue", "CatalogueError", "ReconcileReport", "Store", "StoreBusy", "VectorStore",
-           "open_catalogue", "open_vectors"]
+           "VectorStoreUnavailable", "open_catalogue", "open_vectors"]

@@ -6,12 +6,17 @@ would try to download a model and fail offline.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from rag.embeddings import Embedder
+from rag.store.protocols import VectorStoreUnavailable
+
+#: Tries of a vector query before it is given up (waits 0.2, 0.4, 0.8, 1.6 s in between).
+QUERY_ATTEMPTS = 5
 
 
 def _embedding_function(embedder: Embedder):
@@ -86,8 +91,18 @@ class ChromaVectors:
             return []
         # no count() first: Chroma 1.x answers an empty collection, or n above its size, with what it has,
         # and the count held the GIL in the Rust binding on every question (9% of a loaded server's samples)
-        res = self._collection.query(query_embeddings=[vector], n_results=n, include=["distances"])
-        return [(i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0])]
+        for attempt in range(QUERY_ATTEMPTS):
+            try:
+                res = self._collection.query(query_embeddings=[vector], n_results=n, include=["distances"])
+                return [(i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0])]
+            except Exception as e:  # noqa: BLE001 - Chroma raises InternalError, ValueError, ...
+                # An embedded index another process is persisting can be read half-written ("Error
+                # deserializing pickle file: trailing bytes found", seen while an ingest wrote 10^5
+                # chunks); a moment later it reads whole.
+                if attempt + 1 == QUERY_ATTEMPTS:
+                    raise VectorStoreUnavailable(f"vector search failed: {type(e).__name__}: {str(e)[:200]}") from e
+                time.sleep(0.2 * 2**attempt)
+        return []
 
 
 def make_chroma_client(home: Path, host: str = "", port: int = 8000) -> Any:

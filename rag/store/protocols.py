@@ -27,6 +27,10 @@ class CatalogueError(RuntimeError):
     """A catalogue this whosaid cannot use (written by a newer version, or unreachable)."""
 
 
+class VectorStoreUnavailable(RuntimeError):
+    """A vector search failed even after retries; callers answer from the lexical index alone."""
+
+
 class StoreBusy(RuntimeError):
     """Another process (on this machine or another) is writing to the collection."""
 
