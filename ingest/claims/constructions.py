@@ -575,9 +575,10 @@ def _modifier(tok) -> bool:
     """A verb form that is not a verb: a participle before its noun the parser took for a verb ("271
     pledged delegates"), or a word of markup ("</tweet>")."""
     doc = tok.doc
-    if tok.idx and doc.text[tok.idx - 1] in "</":
-        return True
     before = doc[tok.i - 1] if tok.i else None
+    # the character before the token (``doc.text`` would join the whole sentence on every verb)
+    if before is not None and before.text_with_ws[-1] in "</":
+        return True
     after = doc[tok.i + 1] if tok.i + 1 < len(doc) else None
     return (tok.tag_ == "VBN" or tok.tag_ == "VBD") and before is not None and before.pos_ in ("NUM", "DET") \
         and after is not None and after.head.i == tok.i and after.dep_ in OBJECT_DEPS and after.pos_ == "NOUN"

@@ -146,7 +146,7 @@ def text_span(tokens: Sequence, doc, offset: int) -> tuple[str, tuple[int, int] 
     if not toks:
         return "", None
     start, end = toks[0].idx, toks[-1].idx + len(toks[-1].text)
-    return doc.text[start:end], (offset + start, offset + end)
+    return doc[toks[0].i : toks[-1].i + 1].text, (offset + start, offset + end)  # = doc.text[start:end], without joining the whole doc
 
 
 def is_time(token) -> bool:

@@ -166,7 +166,7 @@ def _name_and_role(d: Draft) -> tuple[str, str]:
         run = _name_run(d.speaker_tokens)
         if not run:
             return "", ""
-        name_text = d.speaker_tokens[0].doc.text[run[0].idx : run[-1].idx + len(run[-1].text)]
+        name_text = run[0].doc[run[0].i : run[-1].i + 1].text  # the run as written
     else:
         # a headline or a signed line: the trailing run of capitalised words
         m = re.search(r"((?:[A-Z][\w.’'-]*|de|van|von|al-\w+)(?:\s+(?:[A-Z][\w.’'-]*|de|van|von|al-\w+))*)\s*$", text)
