@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.whosaid-installed
 DEMO_QUESTION ?= Who confirmed the meeting, and to whom?
 
-.PHONY: install demo test test-soak bench clean chromium postgresql stack
+.PHONY: install demo test test-soak bench bench-scale clean chromium postgresql stack
 
 install: $(STAMP)
 
@@ -60,6 +60,12 @@ bench: install
 	$(BIN)/python bench/baseline_naive.py
 	$(BIN)/python bench/split.py
 	$(BIN)/python bench/reliability.py
+	$(BIN)/python bench/naive_ingest.py --limit 300
+	$(BIN)/python bench/load.py
+
+# Hours, and about 10 GB under /tmp: 10^4, 10^5 and 10^6 sentences, embedded and server (needs PostgreSQL).
+bench-scale: install postgresql
+	$(BIN)/python bench/scale.py --sizes 1e4,1e5,1e6 --modes embedded,server --keep /tmp/whosaid-scale
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
