@@ -370,3 +370,56 @@ def test_cli_claims_and_ask_json(tmp_path: Path) -> None:
     out = json.loads(run("ask", "What did Syria deny?", "--json").stdout)
     assert out["claims"][0]["speaker"] == "Syria" and out["claims"][0]["sentence_indexes"] == [12, 11]
     assert {c["sentence_index"] for c in out["citations"]} == {11, 12}
+
+
+def _prepared_samples() -> list:
+    """The shipped sample articles as ingest prepares them (split, chunked)."""
+    from ingest.loaders import load_file
+    from ingest.pipeline import prepare
+
+    root = Path(__file__).resolve().parents[1] / "samples" / "articles"
+    chunking = Settings().chunking
+    return [prepare(r, "v", chunking) for f in sorted(root.glob("*.txt")) for r in load_file(f)]
+
+
+def test_a_batch_parse_gives_each_article_the_claims_it_gets_alone(extractor) -> None:
+    """Ingest parses a whole batch's sentences in one nlp.pipe call; the claims must be those of
+    one article at a time (docs are matched back by sentence text, repeated sentences included)."""
+    from ingest.pipeline import _extract_each
+
+    prepared = _prepared_samples()
+    prepared += prepared[:2]  # the same sentences twice in one batch
+    alone = [extractor.extract(p.loaded.article.id, p.sentences, p.loaded.article.text) for p in prepared]
+    batched = _extract_each(extractor, prepared)
+    assert sum(map(len, alone)) > 50
+    assert batched == alone
+    assert not extractor._parsed  # nothing left behind for the next batch
+
+
+def test_a_failing_batch_parse_falls_back_to_one_article_at_a_time(extractor, monkeypatch) -> None:
+    """If the batch parse breaks, every article is still extracted (alone), and one article whose
+    own parse breaks fails alone with its error line."""
+    from ingest.pipeline import _extract_each
+
+    prepared = _prepared_samples()[:3]
+    expected = [extractor.extract(p.loaded.article.id, p.sentences, p.loaded.article.text) for p in prepared]
+
+    def broken_ahead(articles) -> None:
+        extractor._parsed["left over"] = ["doc"]  # a half-filled cache must not leak into the next batch
+        raise RuntimeError("parser crashed")
+
+    monkeypatch.setattr(extractor, "parse_ahead", broken_ahead)
+    assert _extract_each(extractor, prepared) == expected
+    assert not extractor._parsed
+
+    real = extractor.extract
+
+    def extract(article_id, sentences, text=None):
+        if article_id == prepared[1].loaded.article.id:
+            raise ValueError("bad sentence")
+        return real(article_id, sentences, text)
+
+    monkeypatch.setattr(extractor, "extract", extract)
+    out = _extract_each(extractor, prepared)
+    assert out[0] == expected[0] and out[2] == expected[2]
+    assert out[1] == "could not extract claims: ValueError: bad sentence"
