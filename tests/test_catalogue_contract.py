@@ -125,6 +125,11 @@ def test_write_then_read_everything_back(cat, space) -> None:
     assert [(r[0], r[1], r[2]) for r in rows] == [(sents[1], article.title, article.url), (sents[2], article.title, article.url),
                                                   (RAIL[1][0], "Rail strike confirmed", RAIL[0].url)]
     assert np.allclose(rows[0][3], vecs[1])
+    # a whole article (a window past its end), windows in the order asked, and more windows than one statement reads
+    whole = cat.window_sentences(space, [("rail", 0, 1 << 30), ("port", 2, 2), ("port", 0, 1 << 30)], DIM)
+    assert [(r[0].article_id, r[0].index) for r in whole] == [("rail", 0), ("rail", 1), ("port", 2), ("port", 0), ("port", 1)]
+    many = [("port", i % 3, 3 + i) for i in range(type(cat).WINDOWS_PER_READ + 5)] + [("rail", 1, 1)]  # all distinct
+    assert [(r[0].article_id, r[0].index) for r in cat.window_sentences(space, many, DIM)] == [("port", 0), ("port", 1), ("port", 2), ("rail", 1)]
     got = cat.sentence_vectors(space, [("port", 2), ("rail", 1), ("port", 9)], DIM)
     assert np.allclose(got[("port", 2)], vecs[2]) and np.allclose(got[("rail", 1)], RAIL[3][1]) and not got[("port", 9)].any()
 
