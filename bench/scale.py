@@ -13,7 +13,9 @@ each size the script measures:
 * query, in a separate process that only opens the store and answers (so its peak RSS is a query
   process's, read with ``getrusage`` maxrss): after 3 warm-up asks, ``HybridSearch.candidates``
   over ``--questions`` title questions ("What happened: <FA-KES title>?"), then ``Engine.ask``
-  (extractive) over the same questions, then over 24 attribution questions ("Who denied ...?",
+  (extractive) over the same questions, the naive pipeline's query on the same index (embed the
+  question, the 4 nearest chunks by Chroma, their text: what a LangChain retriever over Chroma does)
+  over them too, then over 24 attribution questions ("Who denied ...?",
   "What did SANA report?": answered from the claims ledger). p50 / p95 of each.
 * disk: ``du`` of the data directory (embedded); ``pg_database_size`` plus ``du`` of the Chroma
   server's directory (server).
@@ -742,6 +744,8 @@ def worker(spec_path: Path) -> int:
 
     qs, aq = spec["questions"], spec["attribution"]
     retrieval, rparts = timed(lambda q, tm: engine.search.candidates(q, timings=tm), qs)
+    # the naive pipeline's query on the same index: embed the question, the 4 nearest chunks, their text
+    naive, qparts = timed(lambda q, tm: store.catalogue.chunks(store.space, [i for i, _ in store.nearest(store.embedder.embed_query(q), 4)]), qs)
     answers, nparts = timed(lambda q, tm: tm.update(engine.ask(q).timings), qs)
     abstained = 0
     ledger = [engine.attribution.parse(q) is not None for q in aq]
@@ -756,7 +760,8 @@ def worker(spec_path: Path) -> int:
     store.close()
     r = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({
-        "counts": counts, "open_s": open_s, "first_ask_ms": first_ms, "retrieval_ms": retrieval, "answer_ms": answers,
+        "counts": counts, "open_s": open_s, "first_ask_ms": first_ms, "retrieval_ms": retrieval, "answer_ms": answers, "naive_ms": naive,
+        "naive_parts_p50": {"cpu": percentile(qparts["cpu"], 50)}, "naive_parts_p95": {"cpu": percentile(qparts["cpu"], 95)},
         "attribution_ms": attrib, "attribution_via_ledger": sum(ledger), "attribution_abstained": abstained,
         "retrieval_parts_p50": {k: percentile(v, 50) for k, v in rparts.items()},
         "retrieval_parts_p95": {k: percentile(v, 95) for k, v in rparts.items()},
@@ -785,7 +790,9 @@ def measure_queries(mode: Mode, questions: list[str]) -> dict:
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res["process_wall_s"] = time.perf_counter() - t
     res["server_cpu_s"] = mode.server_cpu() - s0
-    for key in ("retrieval", "answer", "attribution"):
+    for key in ("retrieval", "answer", "attribution", "naive"):
+        if f"{key}_ms" not in res:  # figures of a run before the naive query was timed
+            continue
         xs = res[f"{key}_ms"]
         res[f"{key}_p50"], res[f"{key}_p95"], res[f"{key}_max"] = percentile(xs, 50), percentile(xs, 95), max(xs)
         res[f"{key}_cpu_p50"], res[f"{key}_cpu_p95"] = res[f"{key}_parts_p50"]["cpu"], res[f"{key}_parts_p95"]["cpu"]
@@ -798,6 +805,7 @@ def measure_queries(mode: Mode, questions: list[str]) -> dict:
 FIGURES = [  # (key in a size's record, label)
     ("retrieval_p50", "retrieval p50 ms"), ("retrieval_p95", "retrieval p95 ms"),
     ("retrieval_cpu_p50", "retrieval CPU p50 ms"), ("retrieval_cpu_p95", "retrieval CPU p95 ms"),
+    ("naive_p50", "naive top-4 query p50 ms"), ("naive_p95", "naive top-4 query p95 ms"),
     ("answer_p50", "answer p50 ms"), ("answer_p95", "answer p95 ms"),
     ("attribution_p50", "attribution p50 ms"), ("attribution_p95", "attribution p95 ms"),
     ("first_ask_ms", "first ask (cold) ms"), ("peak_rss_mb", "query peak RSS MiB"), ("total_mb", "disk MiB"),
@@ -809,7 +817,7 @@ FIGURES = [  # (key in a size's record, label)
 def _flat(rec: dict) -> dict:
     q, p, d = rec["query"], rec["probe"], rec["disk"]
     out = {k: q.get(k) for k in ("retrieval_p50", "retrieval_p95", "answer_p50", "answer_p95", "attribution_p50",
-                                 "attribution_p95", "first_ask_ms", "peak_rss_mb", "chroma_server_rss_mb", "retrieval_cpu_p50",
+                                 "attribution_p95", "first_ask_ms", "peak_rss_mb", "naive_p50", "naive_p95", "chroma_server_rss_mb", "retrieval_cpu_p50",
                                  "retrieval_cpu_p95", "answer_cpu_p50", "answer_cpu_p95", "attribution_cpu_p50", "attribution_cpu_p95")}
     out.update(total_mb=d["total_mb"], catalogue_mb=d["catalogue_mb"], vectors_mb=d["vectors_mb"],
                probe_ms_per_article=p["ms_per_article"], probe_reconcile_ms=1000 * p["reconcile_s"],
@@ -830,6 +838,7 @@ def report(results: dict) -> None:
                 _fmt_size(rec["target"]), q["counts"]["sentences"], q["counts"]["chunks"], rec["build"],
                 f"{f['retrieval_p50']:.0f} / {f['retrieval_p95']:.0f}", f"{f['answer_p50']:.0f} / {f['answer_p95']:.0f}",
                 f"{f['attribution_p50']:.0f} / {f['attribution_p95']:.0f}",
+                f"{f['naive_p50']:.0f} / {f['naive_p95']:.0f}" if f.get("naive_p50") is not None else "-",
                 "/".join(f"{f[k]:.0f}" if f.get(k) is not None else "-" for k in ("retrieval_cpu_p50", "retrieval_cpu_p95", "answer_cpu_p50",
                                                                                   "answer_cpu_p95", "attribution_cpu_p50", "attribution_cpu_p95")),
                 f"{q['first_ask_ms']:.0f}",
@@ -839,7 +848,7 @@ def report(results: dict) -> None:
                 f"{p['ms_per_article']:.0f} / {1000 * p['cpu_s'] / p['articles']:.0f} ({1000 * p['reconcile_s']:.0f})",
             ))
         print(table(["size", "sentences", "chunks", "built", "retrieval p50/p95 ms", "answer p50/p95 ms", "attribution p50/p95 ms",
-                     "CPU ms p50/p95 ret/ans/attr", "cold ask ms", "query RSS MiB", "disk MiB cat+vec", "ingest s/s (steps)",
+                     "naive top-4 p50/p95 ms", "CPU ms p50/p95 ret/ans/attr", "cold ask ms", "query RSS MiB", "disk MiB cat+vec", "ingest s/s (steps)",
                      "probe wall / CPU ms/article (reconcile ms)"], rows))
         if len(sizes) > 1:
             print(f"\n### {mode}: growth exponents (d log figure / d log sentences)\n")
@@ -887,7 +896,8 @@ def plots(results: dict) -> list[Path]:
             if not flats:
                 continue
             x = [f["sentences"] for f in flats]
-            for key, label, color in (("retrieval", "retrieval", "C0"), ("answer", "full answer", "C1"), ("attribution", "attribution", "C2")):
+            for key, label, color in (("retrieval", "retrieval", "C0"), ("answer", "full answer", "C1"), ("attribution", "attribution", "C2"),
+                                       ("naive", "naive top-4 query", "C7")):
                 for q, marker, alpha in (("p95", "o", 1.0), ("p50", ".", 0.45)):
                     y = [f.get(f"{key}{suffix}_{q}") or float("nan") for f in flats]
                     ax.plot(x, y, styles.get(mode, "-"), color=color, marker=marker, alpha=alpha, label=f"{mode} {label} {q}")
