@@ -125,6 +125,8 @@ class Store:
         vectors, already upserted, are deleted again; if that fails too they are orphans, and the
         "vectors may disagree" mark stays set for :meth:`reconcile_if_marked`).
         """
+        if not items:
+            return []
         owned = self._mark()
         old = {it.article.id: self.catalogue.chunk_ids(self.space, it.article.id) for it in items}
         failed = self._add_vectors(items)
