@@ -8,8 +8,10 @@ each size the script measures:
   ``--step-sentences`` sentences, the embedder and claim extractor loaded once) gives sentences/s
   against the archive size at its start; then a *probe* ingest of the same 16 articles (fresh
   variants) through the same pipeline gives ms per article at that archive size, with the time of
-  its start-up reconcile (``Store.reconcile``) shown apart. A flat probe means no O(archive) step
-  per ingest; its reconcile column is the one step that reads the whole archive.
+  the full reconcile (``Store.reconcile``) shown apart. A flat probe means no O(archive) step per
+  ingest; the reconcile reads the whole archive, and an ingest runs it only when the catalogue's
+  "vectors may disagree" mark is set (after a killed run, or once after the migration to schema 5),
+  so its column is 0 otherwise.
 * query, in a separate process that only opens the store and answers (so its peak RSS is a query
   process's, read with ``getrusage`` maxrss): after 3 warm-up asks, ``HybridSearch.candidates``
   over ``--questions`` title questions ("What happened: <FA-KES title>?"), then ``Engine.ask``

@@ -2,7 +2,8 @@
 what can be repaired and say what was done.
 
 The catalogue is the truth; everything else is derived from it and can be rebuilt: vectors the
-catalogue does not list are removed, vectors it lists but Chroma lacks are embedded again, the
+catalogue does not list are removed, vectors it lists but Chroma lacks are embedded again (whatever
+the "vectors may disagree" mark says, which a repair that finds them agreeing clears), the
 lexical index is rebuilt, and an article whose stored rows do not fit together (or were extracted by
 an older lexicon) is derived again from the text the catalogue keeps. Only damage to SQLite itself
 cannot be repaired here: that needs a backup or a fresh ingest.
@@ -108,8 +109,10 @@ def _checks(store: Store, repair: bool, extractor: ClaimExtractor | None, progre
         [f"{len(missing)} chunks without a vector"] if missing else [])
     f = Finding("vectors", "; ".join(problems))
     if problems and repair:
-        done = store.reconcile()
+        done = store.reconcile()  # clears the "vectors may disagree" mark too
         f.repaired = f"removed {done.removed}, embedded {done.restored} again"
+    elif repair and cat.vectors_dirty(space):
+        cat.clear_vectors_dirty(space)  # checked in full just now: the next ingest need not diff again
     yield f
 
     problem = store.lexical_health()

@@ -119,7 +119,7 @@ def ingest(
     report = IngestReport()
     extractor = extractor or make_extractor(store)
     with store.writing():
-        store.reconcile()  # what a killed run left: vectors the catalogue does not list
+        store.reconcile_if_marked()  # what a killed run left (vectors the catalogue does not list), only if one did
         loaded = collect(paths, report, extractor.version, store.settings.ingest)
         if on_error:
             for e in report.failed:

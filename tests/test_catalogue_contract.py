@@ -5,6 +5,7 @@ binaries are missing). Each test works in a space of its own, so one server serv
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -308,3 +309,69 @@ def test_claims_through_the_indexes(cat, space) -> None:
     assert cat.claims_by_words(space, ["reyland"]) == []
     cat.delete_article(space, "rail")
     assert cat.claims_by_words(space, ["nordrail"]) == []
+
+
+def test_the_vectors_mark_is_set_read_cleared_per_space_and_seen_by_a_new_connection(cat, kind, space, tmp_path, request) -> None:
+    """The "vectors may disagree" mark (the store's, around every run that changes vectors): a space
+    never seen counts as marked (fail safe), the catalogue's own writes leave it alone, and it is per
+    space and committed when set."""
+    other = space + "-other"
+    assert cat.vectors_dirty(space) and cat.vectors_dirty(other)  # never seen
+    write(cat, other, RAIL)
+    assert cat.vectors_dirty(other)  # a space first made by a write starts marked too
+    cat.clear_vectors_dirty(space)
+    assert not cat.vectors_dirty(space)
+    write(cat, space, PORT)
+    write(cat, space, PORT, version="v2")
+    cat.delete_article(space, "port")
+    cat.rebuild_lexical(space)
+    assert not cat.vectors_dirty(space)
+    cat.mark_vectors_dirty(space)
+    cat.mark_vectors_dirty(space)  # idempotent
+    cat.clear_vectors_dirty(other)
+    assert cat.vectors_dirty(space) and not cat.vectors_dirty(other)
+    again = open_catalogue(kind, tmp_path, request)
+    try:
+        assert again.vectors_dirty(space) and not again.vectors_dirty(other)
+        again.clear_vectors_dirty(space)
+    finally:
+        again.close()
+    assert not cat.vectors_dirty(space)
+
+
+def test_a_version_4_catalogue_comes_out_of_the_migration_marked(cat, kind, space, tmp_path, request) -> None:
+    """A catalogue an older whosaid wrote (which reconciled at every ingest and kept no mark) is
+    migrated with every space marked, so its first ingest reconciles once."""
+    write(cat, space, PORT)
+    cat.clear_vectors_dirty(space)
+    # back to version 4: the spaces table without the mark
+    if kind == "sqlite":
+        cat.close()
+        con = sqlite3.connect(str(tmp_path / "catalogue.sqlite3"))
+        con.execute("ALTER TABLE spaces DROP COLUMN vectors_dirty")
+        con.execute("PRAGMA user_version = 4")
+        con.commit()
+        con.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(request.getfixturevalue("postgres_url"), autocommit=True) as conn:
+            conn.execute("ALTER TABLE spaces DROP COLUMN vectors_dirty")
+            conn.execute("UPDATE whosaid_meta SET value = '4' WHERE key = 'schema_version'")
+    migrated = open_catalogue(kind, tmp_path, request)
+    try:
+        assert migrated.vectors_dirty(space)
+        assert migrated.versions(space) == {"port": "v1"} and migrated.chunk_ids(space) == {c.id for c in PORT[2]}
+        migrated.clear_vectors_dirty(space)
+        assert not migrated.vectors_dirty(space)
+        if kind == "sqlite":
+            con = sqlite3.connect(str(tmp_path / "catalogue.sqlite3"))
+            assert con.execute("PRAGMA user_version").fetchone()[0] == 5
+            con.close()
+        else:
+            import psycopg
+
+            with psycopg.connect(request.getfixturevalue("postgres_url"), autocommit=True) as conn:
+                assert conn.execute("SELECT value FROM whosaid_meta WHERE key = 'schema_version'").fetchone()[0] == "5"
+    finally:
+        migrated.close()

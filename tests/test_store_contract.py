@@ -103,6 +103,96 @@ def test_reconcile_removes_orphans_and_restores_missing(make_store, tmp_path: Pa
     assert _consistent(store) == ids
 
 
+def _spy_on_ids(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the full listings of the vector store's ids (the O(archive) half of a reconcile)."""
+    calls: list[int] = []
+    real = store.vectors.ids
+
+    def ids() -> set[str]:
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(store.vectors, "ids", ids)
+    return calls
+
+
+def test_a_clean_ingest_leaves_no_mark_and_the_next_ingest_does_not_diff(make_store, tmp_path: Path, monkeypatch) -> None:
+    store = make_store()
+    src = tmp_path / "src"
+    src.mkdir()
+    _write(src, "port", "Port", "The minister denied the port sale. Unions warned of job losses.")
+    ingest([src], store, progress=False)  # a space never seen counts as marked: this one reconciles (an empty diff)
+    assert not store.catalogue.vectors_dirty(store.space)
+    listed = _spy_on_ids(store, monkeypatch)
+    _write(src, "rates", "Rates", "The governor ruled out a cut. Inflation is high.")
+    _write(src, "port", "Port", "The minister confirmed the port sale. Unions warned of job losses.")
+    r = ingest([src], store, progress=False)
+    assert (r.added, r.updated, r.failed) == (1, 1, [])
+    assert store.delete("rates")
+    assert listed == []  # neither the ingest nor the delete read every id
+    assert not store.catalogue.vectors_dirty(store.space)
+    monkeypatch.undo()
+    _consistent(store)
+
+
+class Died(BaseException):
+    """Stands for the process dying: no ``except Exception`` catches it, so no clean-up runs."""
+
+
+def test_a_run_that_dies_after_its_upsert_leaves_the_mark_and_the_next_ingest_removes_the_orphans(
+    make_store, tmp_path: Path, monkeypatch
+) -> None:
+    store = make_store()
+    src = tmp_path / "src"
+    src.mkdir()
+    port = _write(src, "port", "Port", "The minister denied the port sale. Unions warned of job losses.")
+    ingest([src], store, progress=False)
+    ids = _consistent(store)
+    port.write_text("Port\n\nThe minister confirmed the port sale. Dock workers will strike.\n")
+    catalogue = type(store.catalogue)
+
+    def dying(self, *args, **kwargs):
+        raise Died()
+
+    monkeypatch.setattr(catalogue, "write_article", dying)
+    with pytest.raises(Died):
+        ingest([src], store, progress=False)
+    monkeypatch.undo()
+    orphans = store.vectors.ids() - store.catalogue.chunk_ids(store.space)
+    assert orphans and store.catalogue.chunk_ids(store.space) == ids
+    assert store.catalogue.vectors_dirty(store.space)
+
+    port.write_text("Port\n\nThe minister denied the port sale. Unions warned of job losses.\n")  # nothing left to store
+    listed = _spy_on_ids(store, monkeypatch)
+    r = ingest([src], store, progress=False)
+    assert (r.added, r.updated, r.unchanged) == (0, 0, 1)
+    assert len(listed) == 1  # the mark made it reconcile, once
+    monkeypatch.undo()
+    assert _consistent(store) == ids
+    assert not store.catalogue.vectors_dirty(store.space)
+
+
+def test_a_delete_whose_vectors_stay_leaves_the_mark(make_store, tmp_path: Path, monkeypatch) -> None:
+    store = make_store()
+    _write(tmp_path, "port", "Port", "The minister denied the port sale. Unions warned of job losses.")
+    _write(tmp_path, "rates", "Rates", "The governor ruled out a cut. Inflation is high.")
+    ingest([tmp_path], store, progress=False)
+    rates = store.catalogue.chunk_ids(store.space, "rates")
+
+    def unreachable(ids) -> None:
+        raise ConnectionError("vector store down")
+
+    monkeypatch.setattr(store.vectors, "delete", unreachable)
+    with pytest.raises(ConnectionError):
+        store.delete("port")
+    monkeypatch.undo()
+    assert store.catalogue.vectors_dirty(store.space)
+    assert store.catalogue.chunk_ids(store.space) == rates and store.vectors.ids() > rates
+    ingest([tmp_path / "rates.txt"], store, progress=False)
+    assert _consistent(store) == rates
+    assert not store.catalogue.vectors_dirty(store.space)
+
+
 def test_vector_settings_never_share_a_collection(make_store, tmp_path: Path) -> None:
     a = make_store()
     b = make_store(chunking={"window": 1, "overlap": 0})

@@ -10,6 +10,14 @@ in one transaction, then the old version's vectors are deleted. Whatever a kill 
 set of vector ids the catalogue does not know; :meth:`Store.reconcile` removes them and re-adds
 any vector the catalogue expects but the vector store lacks. Retrieval only accepts chunk ids the
 catalogue knows.
+
+Reconciling reads every id of both sides, so it is not run at every ingest: each write that changes
+vectors first sets and commits a per-space "vectors may disagree" mark in the catalogue
+(:meth:`Catalogue.mark_vectors_dirty`) and clears it only when it ends with both sides agreeing; a
+kill or an exception leaves it set, and the next ingest reconciles only then
+(:meth:`Store.reconcile_if_marked`). The mark is one flag per space, not a journal of pending chunk
+ids: a kill is rare, so one full reconcile after it costs little, while a journal would add a row
+per chunk to every write and still miss vectors lost some other way, which the full diff repairs.
 """
 
 from __future__ import annotations
@@ -113,26 +121,43 @@ class Store:
     def write_many(self, items: Sequence["ArticleWrite"]) -> list[Exception | None]:
         """Store several articles, each all or nothing, with one vector upsert for the lot.
 
-        Returns one entry per item: ``None`` when stored, else the error that kept it out (its
-        vectors, already upserted, are orphans that :meth:`reconcile` removes).
+        Returns one entry per item: ``None`` when stored, else the error that kept it out (its new
+        vectors, already upserted, are deleted again; if that fails too they are orphans, and the
+        "vectors may disagree" mark stays set for :meth:`reconcile_if_marked`).
         """
+        if not items:
+            return []
+        owned = self._mark()
         old = {it.article.id: self.catalogue.chunk_ids(self.space, it.article.id) for it in items}
         failed = self._add_vectors(items)
         results: list[Exception | None] = []
         stale: set[str] = set()
+        undo: set[str] = set()
         for it in items:
+            new = {c.id for c in it.chunks} - old[it.article.id]  # ids the catalogue does not hold (shared ids keep their vector)
             if it.article.id in failed:
                 results.append(failed[it.article.id])
+                undo |= new  # an upsert that failed may have stored some of its vectors
                 continue
             try:
                 self.catalogue.write_article(self.space, it.article, it.version, it.origin, it.sentences, it.chunks, it.sentence_vecs, it.claims)
             except Exception as e:  # noqa: BLE001 - one article's failure must not stop the others
                 results.append(e)
+                undo |= new
                 continue
             results.append(None)
             stale |= old[it.article.id] - {c.id for c in it.chunks}
         if stale:
             self.vectors.delete(sorted(stale))
+        agree = True
+        if undo:
+            try:
+                self.vectors.delete(sorted(undo))
+            except Exception as e:  # noqa: BLE001 - the mark stays set: the next ingest reconciles
+                log.warning("could not delete the vectors of articles that were not stored (%s); the next ingest reconciles", e)
+                agree = False
+        if owned and agree:
+            self.catalogue.clear_vectors_dirty(self.space)
         return results
 
     def _add_vectors(self, items: Sequence["ArticleWrite"]) -> dict[str, Exception]:
@@ -163,14 +188,26 @@ class Store:
 
     def delete(self, article_id: str) -> bool:
         with self.writing():
+            owned = self._mark()
             ids = self.catalogue.delete_article(self.space, article_id)
             if ids:
                 self.vectors.delete(ids)
-                return True
+            if owned:
+                self.catalogue.clear_vectors_dirty(self.space)
+            return bool(ids)
+
+    def _mark(self) -> bool:
+        """Set and commit the "vectors may disagree" mark before vectors change. True when this call
+        set it, so the caller clears it once the vectors agree; False when it was already set (a run
+        before was interrupted): then only a reconcile may clear it."""
+        if self.catalogue.vectors_dirty(self.space):
             return False
+        self.catalogue.mark_vectors_dirty(self.space)
+        return True
 
     def reconcile(self) -> ReconcileReport:
-        """Make Chroma hold exactly the chunks the catalogue lists."""
+        """Make Chroma hold exactly the chunks the catalogue lists, then clear the "vectors may
+        disagree" mark. Reads every id on both sides: O(archive)."""
         report = ReconcileReport()
         known = self.catalogue.chunk_ids(self.space)
         present = self.vectors.ids()
@@ -186,7 +223,15 @@ class Store:
                 vecs = self.embedder.embed([c.text for c in part])
                 self.vectors.add([c.id for c in part], vecs, [{"article_id": c.article_id, "first": c.first, "last": c.last} for c in part])
             report.restored = len(chunks)
+        self.catalogue.clear_vectors_dirty(self.space)
         return report
+
+    def reconcile_if_marked(self) -> ReconcileReport | None:
+        """What an ingest does first: :meth:`reconcile` when a run before it may have left the vectors
+        disagreeing (the mark is set), else nothing (one read, whatever the archive's size)."""
+        if not self.catalogue.vectors_dirty(self.space):
+            return None
+        return self.reconcile()
 
     # -- one writer at a time ---------------------------------------------------------------------
     def writing(self, wait: float = 0.0) -> AbstractContextManager[None]:

@@ -70,14 +70,15 @@ SCHEMA = [
         PRIMARY KEY (space, word, article_id, seq))""",
     "CREATE INDEX IF NOT EXISTS claim_words_by_article ON claim_words (space, article_id)",
     """CREATE TABLE IF NOT EXISTS spaces (
-        space TEXT PRIMARY KEY, generation BIGINT NOT NULL DEFAULT 0, chunks BIGINT NOT NULL DEFAULT 0)""",
+        space TEXT PRIMARY KEY, generation BIGINT NOT NULL DEFAULT 0, chunks BIGINT NOT NULL DEFAULT 0,
+        vectors_dirty INTEGER NOT NULL DEFAULT 1)""",
     "CREATE TABLE IF NOT EXISTS terms (space TEXT NOT NULL, term TEXT NOT NULL, df BIGINT NOT NULL, PRIMARY KEY (space, term))",
 ]
 
 #: The catalogue's schema version (``whosaid_meta.schema_version``), numbered like SQLite's: the first
 #: PostgreSQL schema is version 3. Each step of :data:`MIGRATIONS` brings a catalogue written by an
 #: older whosaid up to the next version, in the transaction that holds the schema lock.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MIGRATIONS: dict[int, list[str]] = {
     # 3 -> 4: the alias-word index of claims (filled from the stored claims by ``_migrate``), and the
     # stance index in the ledger's order
@@ -89,6 +90,9 @@ MIGRATIONS: dict[int, list[str]] = {
             PRIMARY KEY (space, word, article_id, seq))""",
         "CREATE INDEX IF NOT EXISTS claim_words_by_article ON claim_words (space, article_id)",
     ],
+    # 4 -> 5: the "vectors may disagree" mark; every existing space comes out marked, so its first
+    # ingest reconciles once (an older whosaid reconciled at every start and kept no mark)
+    5: ["ALTER TABLE spaces ADD COLUMN IF NOT EXISTS vectors_dirty INTEGER NOT NULL DEFAULT 1"],
 }
 
 def _lock_key(name: str) -> int:
@@ -189,6 +193,10 @@ class PostgresCatalogue(SqlCatalogue):
     def _from_json(value: Any) -> Any:
         """JSONB comes back decoded."""
         return value
+
+    def _commit_one(self, sql: str, args: Sequence[Any]) -> None:
+        with self._transaction() as conn:
+            conn.execute(_pyformat(sql), tuple(args))
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection]:

@@ -78,6 +78,20 @@ class Catalogue(Protocol):
         """Remove an article; returns the ids of the chunks it had (for the vector store)."""
         ...
 
+    # -- the "vectors may disagree" mark ----------------------------------------------------------
+    def vectors_dirty(self, space: str) -> bool:
+        """Whether the space's vectors may disagree with its chunks (a run that changes vectors began
+        and did not end with them agreeing); a space never seen counts as marked."""
+        ...
+
+    def mark_vectors_dirty(self, space: str) -> None:
+        """Set the mark, committed before returning: done before any vector write begins."""
+        ...
+
+    def clear_vectors_dirty(self, space: str) -> None:
+        """Clear the mark, once the vectors are known to agree with the chunks."""
+        ...
+
     # -- reads ----------------------------------------------------------------------------------
     def generation(self, space: str) -> int:
         """Changes whenever the space's content changes; keys caches derived from it."""

@@ -48,6 +48,12 @@ CHUNK_OUTSIDE = ("a chunk points outside the sentences", (
 CLAIM_OUTSIDE = "a claim points outside the sentences"
 _ORPHAN_TABLES = ("sentences", "chunks", "claims")
 
+#: Sets or clears a space's "vectors may disagree" mark (``spaces.vectors_dirty``), creating its row.
+#: The column defaults to 1 (marked) in both engines, so a row made any other way, and every row a
+#: migration to version 5 finds, starts marked: the first ingest after it reconciles once.
+SET_VECTORS_DIRTY = ("INSERT INTO spaces (space, vectors_dirty) VALUES (?, ?) "
+                     "ON CONFLICT (space) DO UPDATE SET vectors_dirty = excluded.vectors_dirty")
+
 
 def _vec_to_blob(v: np.ndarray) -> bytes:
     return np.asarray(v, dtype=np.float16).tobytes()
@@ -101,6 +107,10 @@ class SqlCatalogue(ABC):
     @abstractmethod
     def _from_json(value: Any) -> Any:
         """A JSON column's value as the engine returns it, decoded."""
+
+    @abstractmethod
+    def _commit_one(self, sql: str, args: Sequence[Any]) -> None:
+        """Run one ``?``-placeholder write statement in a transaction of its own, committed on return."""
 
     # -- rows into types ------------------------------------------------------------------------
     def _claim(self, row: Sequence[Any]) -> Claim:
@@ -314,6 +324,20 @@ class SqlCatalogue(ABC):
                 df.update((t, int(d)) for t, d in run(f"SELECT term, df FROM terms WHERE space=? AND {where}", (space, *args)))
         return (int(rows[0][0]) if rows else 0), df
 
+    # -- the "vectors may disagree" mark ----------------------------------------------------------
+    def vectors_dirty(self, space: str) -> bool:
+        """Whether the space's vectors may disagree with its chunks; a space without a row counts as
+        marked (fail safe: its vector collection may hold what a run killed before any commit left)."""
+        with self._reading() as run:
+            rows = run("SELECT vectors_dirty FROM spaces WHERE space=?", (space,))
+        return not rows or bool(rows[0][0])
+
+    def mark_vectors_dirty(self, space: str) -> None:
+        self._commit_one(SET_VECTORS_DIRTY, (space, 1))
+
+    def clear_vectors_dirty(self, space: str) -> None:
+        self._commit_one(SET_VECTORS_DIRTY, (space, 0))
+
     # -- health (whosaid doctor) ----------------------------------------------------------------
     def _lexical_verdict(self, space: str, chunks: int, indexed: int, stray: int = 0) -> str | None:
         """:meth:`lexical_health`'s answer from the counts an engine takes of its index: the space's
@@ -346,4 +370,4 @@ class SqlCatalogue(ABC):
         return found
 
 
-__all__ = ["CLAIM_COLUMNS", "Run", "SqlCatalogue", "orphans"]
+__all__ = ["CLAIM_COLUMNS", "SET_VECTORS_DIRTY", "Run", "SqlCatalogue", "orphans"]

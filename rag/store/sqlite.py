@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS claim_words (
 );
 CREATE INDEX IF NOT EXISTS claim_words_by_article ON claim_words (space, article_id);
 CREATE TABLE IF NOT EXISTS spaces (
-    space TEXT PRIMARY KEY, generation INTEGER NOT NULL DEFAULT 0, chunks INTEGER NOT NULL DEFAULT 0
+    space TEXT PRIMARY KEY, generation INTEGER NOT NULL DEFAULT 0, chunks INTEGER NOT NULL DEFAULT 0,
+    vectors_dirty INTEGER NOT NULL DEFAULT 1
 );
 -- the lexical index: each chunk's stemmed terms (rowid = chunks.fts), and per-space document frequencies
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
@@ -75,7 +76,7 @@ CREATE TABLE IF NOT EXISTS terms (space TEXT NOT NULL, term TEXT NOT NULL, df IN
 
 #: The catalogue's schema version (``PRAGMA user_version``). Each step of :data:`MIGRATIONS` brings
 #: a catalogue written by an older whosaid up to the next version, in one transaction.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MIGRATIONS: dict[int, list[str]] = {
     # 1 -> 2: claims carry negation, the cue's lemma and the resolved speaker (issue 10)
     2: [
@@ -92,6 +93,9 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
     # 3 -> 4: the alias-word index of claim speakers (issue 12); filled after the steps
     4: [],
+    # 4 -> 5: the "vectors may disagree" mark (issue 12); every existing space comes out marked, so its
+    # first ingest reconciles once (an older whosaid reconciled at every start and kept no mark)
+    5: ["ALTER TABLE spaces ADD COLUMN vectors_dirty INTEGER NOT NULL DEFAULT 1"],
 }
 POST_SCHEMA = "CREATE INDEX IF NOT EXISTS claims_by_speaker ON claims (space, speaker_key)"
 
@@ -169,6 +173,10 @@ class SqliteCatalogue(SqlCatalogue):
             yield
         finally:
             lock.release()
+
+    def _commit_one(self, sql: str, args: Sequence[Any]) -> None:
+        with self._transaction():
+            self._db.execute(sql, tuple(args))
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -77,7 +77,9 @@ def test_sigkill_mid_ingest_then_rerun_completes(tmp_path: Path, _isolated_home:
     assert 0 < len(committed) < N
     con = sqlite3.connect(str(db_path))
     committed_chunks = {r[0] for r in con.execute("SELECT id FROM chunks")}
+    marks = [r[0] for r in con.execute("SELECT vectors_dirty FROM spaces")]
     con.close()
+    assert marks == [1], "a killed run must leave the 'vectors may disagree' mark set for the next ingest"
 
     # Chroma after the kill: vectors were written before the catalogue, so every committed chunk has
     # one; anything extra is an orphan from an article the kill interrupted, never anything else.
@@ -106,6 +108,7 @@ def test_sigkill_mid_ingest_then_rerun_completes(tmp_path: Path, _isolated_home:
             for s in sentences:
                 assert article.text[s.start : s.end] == s.text
             assert " ".join(s.text for s in sentences) == text
+        assert not store.catalogue.vectors_dirty(store.space)  # the run that completed left no mark
         assert store.reconcile().removed == 0
     finally:
         store.close()
@@ -192,6 +195,10 @@ NEW = OLD.replace("denied on Tuesday", "confirmed on Tuesday") + "Dock workers a
 QUESTION = "Did the harbour minister deny that the port authority would be sold to a foreign consortium?"
 
 
+class Died(BaseException):
+    """Stands for the process dying: no ``except Exception`` catches it, so no clean-up runs."""
+
+
 def test_crash_between_chroma_and_catalogue_write(tmp_path: Path, settings: Settings, minilm, monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -202,13 +209,16 @@ def test_crash_between_chroma_and_catalogue_write(tmp_path: Path, settings: Sett
     try:
         first = ingest([src], store, progress=False)
         assert (first.added, first.failed) == (2, [])
+        assert not store.catalogue.vectors_dirty(store.space)  # a clean run leaves no mark
         old_version = store.catalogue.version(store.space, "harbour")
         old_sentences = store.catalogue.sentences(store.space, "harbour")
         old_chunks = store.catalogue.chunk_ids(store.space, "harbour")
+        old_bank = store.catalogue.chunk_ids(store.space, "bank")
         before = store.vectors.ids()
         assert before == store.catalogue.chunk_ids(store.space)
 
-        # version 2 of both files; the catalogue write "crashes" for harbour after its vectors were added
+        # version 2 of both files; the process "dies" in harbour's catalogue write, after the vectors of
+        # the whole batch were added and bank (read first) was committed, before bank's old vectors went
         harbour.write_text(NEW)
         bank.write_text(bank.read_text().replace("four percent", "four and a half percent"))
         real_write = Catalogue.write_article
@@ -217,28 +227,30 @@ def test_crash_between_chroma_and_catalogue_write(tmp_path: Path, settings: Sett
         def crashing(self, space, article, *args, **kwargs):
             if article.id == "harbour":
                 seen_in_chroma.append(store.vectors.ids())
-                raise RuntimeError("simulated crash after the Chroma write")
+                raise Died()
             return real_write(self, space, article, *args, **kwargs)
 
         monkeypatch.setattr(Catalogue, "write_article", crashing)
-        report = ingest([src], store, progress=False)
+        with pytest.raises(Died):
+            ingest([src], store, progress=False)
         monkeypatch.setattr(Catalogue, "write_article", real_write)
 
-        assert report.updated_ids == ["bank"]
-        assert report.failed == [LoadError(str(harbour), None, "article 'harbour': could not store the article: simulated crash after the Chroma write")]
         new_chunks = {c.id for c, _ in prepare(next(iter(load_file(harbour))), "v", settings.chunking).chunks}
         orphans = new_chunks - old_chunks
         assert orphans, "the edit must produce new chunk ids"
         assert len(seen_in_chroma) == 1 and new_chunks <= seen_in_chroma[0]  # vectors.add had run
+        bank_stale = old_bank - store.catalogue.chunk_ids(store.space, "bank")
+        assert bank_stale, "bank's edit must retire chunk ids"
 
         # the old version is still the catalogue's, whole
         assert store.catalogue.version(store.space, "harbour") == old_version
         assert store.catalogue.sentences(store.space, "harbour") == old_sentences
         assert store.catalogue.chunk_ids(store.space, "harbour") == old_chunks
         assert "denied on Tuesday" in store.catalogue.article(store.space, "harbour").text
-        # Chroma holds the orphans next to the old vectors
-        assert store.vectors.ids() - store.catalogue.chunk_ids(store.space) == orphans
+        # Chroma holds the orphans next to the old vectors, and the catalogue says so
+        assert store.vectors.ids() - store.catalogue.chunk_ids(store.space) == orphans | bank_stale
         assert old_chunks <= store.vectors.ids()
+        assert store.catalogue.vectors_dirty(store.space)
 
         # and the old version still answers; the orphans are never shown
         answer = Engine(store).ask(QUESTION)
@@ -248,17 +260,54 @@ def test_crash_between_chroma_and_catalogue_write(tmp_path: Path, settings: Sett
         quotes = " ".join(c.sentence.text for c in Engine(store).search.candidates(QUESTION, 20))
         assert "confirmed on Tuesday" not in quotes and "Dock workers" not in quotes
 
-        # reconcile removes exactly the orphans
-        rec = store.reconcile()
-        assert (rec.removed, rec.restored) == (len(orphans), 0)
+        # the next ingest sees the mark and reconciles first: with harbour's file back at version 1
+        # (nothing to store), that reconcile alone removes exactly the orphans, and clears the mark
+        harbour.write_text(OLD)
+        removed: list[int] = []
+        real_reconcile = store.reconcile
+        monkeypatch.setattr(store, "reconcile", lambda: removed.append(real_reconcile().removed))
+        settled = ingest([src], store, progress=False)
+        assert (settled.added, settled.updated, settled.unchanged, settled.failed) == (0, 0, 2, [])
+        assert removed == [len(orphans | bank_stale)]
         assert store.vectors.ids() == store.catalogue.chunk_ids(store.space)
-        assert not orphans & store.vectors.ids()
+        assert not store.catalogue.vectors_dirty(store.space)
 
-        # the next ingest stores version 2
+        # the next ingest stores version 2, and reconciles no more
+        harbour.write_text(NEW)
         again = ingest([src], store, progress=False)
         assert (again.added, again.updated, again.unchanged, again.failed) == (0, 1, 1, [])
+        assert len(removed) == 1
         assert store.catalogue.chunk_ids(store.space, "harbour") == new_chunks
         assert store.vectors.ids() == store.catalogue.chunk_ids(store.space)
         assert "confirmed on Tuesday" in Engine(store).ask(QUESTION).citations[0].quote
+    finally:
+        store.close()
+
+
+def test_an_article_the_catalogue_refuses_takes_its_vectors_back(tmp_path: Path, settings: Settings, minilm,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A catalogue write that fails (an exception, the process lives on) costs only its article: its new
+    vectors are deleted again, so the run ends agreeing and leaves no mark for the next ingest."""
+    src = tmp_path / "src"
+    src.mkdir()
+    harbour = src / "harbour.txt"
+    harbour.write_text(OLD)
+    store = Store(settings, minilm)
+    try:
+        ingest([src], store, progress=False)
+        old_chunks = store.catalogue.chunk_ids(store.space)
+        harbour.write_text(NEW)
+        real_write = Catalogue.write_article
+
+        def refusing(self, space, article, *args, **kwargs):
+            raise RuntimeError("simulated refusal")
+
+        monkeypatch.setattr(Catalogue, "write_article", refusing)
+        report = ingest([src], store, progress=False)
+        monkeypatch.setattr(Catalogue, "write_article", real_write)
+        assert report.failed == [LoadError(str(harbour), None, "article 'harbour': could not store the article: simulated refusal")]
+        assert store.catalogue.chunk_ids(store.space) == old_chunks
+        assert store.vectors.ids() == old_chunks  # the new version's vectors were taken back
+        assert not store.catalogue.vectors_dirty(store.space)
     finally:
         store.close()

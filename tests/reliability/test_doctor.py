@@ -62,6 +62,27 @@ def test_a_healthy_store_is_reported_healthy_and_left_alone(healthy, tmp_path: P
     assert differences(read_state_fresh(home), healthy[1]) == []
 
 
+def vectors_mark(home: Path) -> list[int]:
+    con = sqlite3.connect(str(home / "catalogue.sqlite3"))
+    try:
+        return [r[0] for r in con.execute("SELECT vectors_dirty FROM spaces")]
+    finally:
+        con.close()
+
+
+def test_a_marked_store_that_agrees_is_unmarked_by_a_repair_not_by_a_check(healthy, tmp_path: Path) -> None:
+    """The "vectors may disagree" mark (what a killed ingest leaves) is cleared by doctor's full check
+    when it finds the vectors agreeing, so the next ingest need not diff every id again."""
+    home = copy_of(healthy, tmp_path)
+    assert vectors_mark(home) == [0]  # the clean ingest left none
+    python_in(home, "store.catalogue.mark_vectors_dirty(store.space)")
+    assert whosaid(home, "doctor", "--check").returncode == 0
+    assert vectors_mark(home) == [1]  # --check changes nothing
+    r = whosaid(home, "doctor")
+    assert r.returncode == 0 and "vectors: ok" in r.stdout, r.stdout + r.stderr
+    assert vectors_mark(home) == [0]
+
+
 DAMAGE = """
 ids = sorted(store.catalogue.chunk_ids(store.space))
 arts = [r.id for r in store.catalogue.list_articles(store.space)]
@@ -98,6 +119,7 @@ def test_doctor_finds_every_kind_of_damage_and_repairs_it_to_a_clean_ingest(heal
     assert "-> removed 2 rows" in fix.stdout and "-> derived 2 of 2 again from their stored text" in fix.stdout
     assert "-> removed 5, embedded 3 again" in fix.stdout and "-> rebuilt from the catalogue" in fix.stdout
     assert differences(read_state_fresh(home), healthy[1]) == []
+    assert vectors_mark(home) == [0]
     again = whosaid(home, "doctor", "--check")
     assert again.returncode == 0 and again.stdout.splitlines()[-1].endswith("healthy"), again.stdout
     assert "unchanged" in whosaid(home, "ingest", str(SAMPLES), "--no-progress").stdout  # versions match a real ingest
