@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, AbstractSet, Sequence
 
 if TYPE_CHECKING:
     from rag.store.protocols import Catalogue
@@ -48,6 +48,11 @@ def words(text: str) -> list[tuple[str, str]]:
     return [(w, stem(w)) for w in _SPLIT(text.lower()) if w not in stop]
 
 
+def term_set(text: str) -> frozenset[str]:
+    """The distinct terms of a text (as ``set(terms(text))``, each word stemmed once)."""
+    return frozenset(map(stem, set(_SPLIT(text.lower())) - _stopwords()))
+
+
 def terms(text: str) -> list[str]:
     """Stemmed content terms, in order; empty for a question of stopwords only ("Who?"). Nothing is
     remembered between calls, so a stream of questions never grows a vocabulary."""
@@ -63,6 +68,7 @@ class Lexical:
         self._space = space
         self._n: int | None = None
         self._df: dict[str, int] = {}
+        self._weights: dict[frozenset[str], tuple[dict[str, float], float]] = {}
 
     terms = staticmethod(terms)
     words = staticmethod(words)
@@ -101,13 +107,21 @@ class Lexical:
 
     def coverage(self, query_terms: Sequence[str], text: str) -> float:
         """Share of the question's IDF mass that the text contains (0..1)."""
-        q = set(query_terms)
+        return self.coverage_of(query_terms, term_set(text))
+
+    def coverage_of(self, query_terms: Sequence[str], present: AbstractSet[str]) -> float:
+        """:meth:`coverage` of a text given by its :func:`term_set`: sentence scoring tokenizes an
+        article's title once, not once per sentence, and weighs the question's terms once."""
+        q = frozenset(query_terms)
         if not q:
             return 0.0
-        self._stats(sorted(q))
-        present = q & set(terms(text))
-        total = sum(self.idf(t) for t in q)
-        return float(sum(self.idf(t) for t in present) / total) if total else 0.0
+        weights = self._weights.get(q)
+        if weights is None:
+            self._stats(sorted(q))
+            idf = {t: self.idf(t) for t in q}
+            weights = self._weights[q] = (idf, sum(idf.values()))
+        idf, total = weights
+        return float(sum(idf[t] for t in q & present) / total) if total else 0.0
 
 
 def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
@@ -119,4 +133,4 @@ def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-__all__ = ["Lexical", "rrf", "stem", "terms", "words"]
+__all__ = ["Lexical", "rrf", "stem", "term_set", "terms", "words"]
