@@ -35,3 +35,19 @@ def test_coverage_of_a_term_set_is_coverage_of_the_text() -> None:
     for text in TEXTS + ["The port sale", "minister", "Port minister sale"]:
         assert lexical.coverage_of(q, term_set(text)) == pytest.approx(lexical.coverage(q, text))
     assert lexical.coverage(q, "The port sale") > lexical.coverage(q, "The minister") > 0 == lexical.coverage(q, "Nothing")
+
+
+def test_common_terms_beyond_the_postings_bound_match_only_in_pairs() -> None:
+    df = {"zebra": 5, "harbour": 8_000, "crane": 9_000, "quay": 12_000, "port": 60_000}
+    catalogue = Recorder(1_000_000, df)
+    Lexical(catalogue, "s").search("port quay crane harbour zebra", 30)
+    # rarest first; 5 + 8,000 + 9,000 chunks fit the bound, quay would not; port is in more than 5%
+    assert Lexical.MOST_POSTINGS == 20_000 and catalogue.searches == [(["zebra", "harbour", "crane", "quay"], 3)]
+    # within the bound every term matches alone, as before
+    small = Recorder(1_000_000, {t: max(1, d // 10) for t, d in df.items()})
+    Lexical(small, "s").search("port quay crane harbour zebra", 30)
+    assert small.searches == [(["zebra", "harbour", "crane", "quay", "port"], None)]
+    # the rarest term always matches alone, however many chunks hold it
+    big = Recorder(1_000_000, {"harbour": 30_000, "crane": 40_000})
+    Lexical(big, "s").search("crane harbour", 30)
+    assert big.searches == [(["harbour", "crane"], 1)]
