@@ -108,6 +108,10 @@ class MiniLMOnnxEmbedder:
         options = ort.SessionOptions()
         if self.settings.threads:
             options.intra_op_num_threads = self.settings.threads
+        # Idle worker threads sleep instead of spinning: a spinning pool burns the CPU that other
+        # requests (and the catalogue's search) need; under load, a question's embedding took half
+        # the CPU and 25-40% less wall time without it (16 vs 23 ms p50, load 4 on 2 cores).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         path = _package_file(MODEL_PACKAGE, MODEL_FILE, MODEL_SHA256)
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

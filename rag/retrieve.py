@@ -19,7 +19,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from rag.lexical import rrf
+from rag.lexical import rrf, term_set
 from rag.settings import RetrievalSettings
 from rag.store import Store
 from rag.types import Candidate
@@ -91,8 +91,11 @@ class HybridSearch:
             return []
         dense_scores = np.stack([r[3] for r in rows]) @ qv
         out = []
+        title_terms: dict[str, frozenset[str]] = {}
         for (sentence, title, url, _), d in zip(rows, dense_scores):
-            lx = lexical.coverage(terms, f"{title} {sentence.text}")
+            if title not in title_terms:
+                title_terms[title] = term_set(title)
+            lx = lexical.coverage_of(terms, title_terms[title] | term_set(sentence.text))
             score = s.dense_weight * float(d) + (1 - s.dense_weight) * lx
             out.append(Candidate(sentence=sentence, title=title, url=url, score=score, dense=float(d), lexical=lx))
         out.sort(key=lambda c: -c.score)
@@ -133,10 +136,12 @@ class HybridSearch:
         bodies = [c.text.split("\n", 1)[-1] for c in chunks]  # a chunk's text opens with its title line
         words = _norm(" ".join(bodies)).split()
         found: set[tuple[int, str]] = set()
-        for n in range(1, min(titles.longest, len(words)) + 1):
-            for i in range(len(words) - n + 1):
-                for hit in titles.ids.get(" ".join(words[i : i + n]), ()):
-                    found.add(hit)
+        for i, word in enumerate(words):
+            # only the lengths of the titles that open with this word are looked up
+            for n in titles.lengths.get(word, ()):
+                if i + n > len(words):
+                    break
+                found.update(titles.ids.get(" ".join(words[i : i + n]), ()))
         # in the catalogue's title order, as before: the cut at ``most`` keeps the same articles
         return [aid for _, aid in sorted(found) if aid not in seen][:most]
 
@@ -150,7 +155,11 @@ class HybridSearch:
             for n, (title, aid) in enumerate(self.store.catalogue.titles(self.store.space).items()):
                 if len(t := _norm(title)) > 3:
                     ids.setdefault(t, []).append((n, aid))
-            cached = self._titles = _Titles(generation, ids, max((len(t.split()) for t in ids), default=0))
+            lengths: dict[str, set[int]] = {}
+            for t in ids:
+                first, *rest = t.split()
+                lengths.setdefault(first, set()).add(1 + len(rest))
+            cached = self._titles = _Titles(generation, ids, {w: tuple(sorted(ns)) for w, ns in lengths.items()})
         return cached
 
 
@@ -158,7 +167,8 @@ class HybridSearch:
 class _Titles:
     generation: int
     ids: dict[str, list[tuple[int, str]]]
-    longest: int
+    #: first word of a title -> the word counts of the titles opening with it, shortest first
+    lengths: dict[str, tuple[int, ...]]
 
 
 @lru_cache(maxsize=1 << 16)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from deploy.stack import ServerUnavailable, start_postgres
-from rag.lexical import terms
+from rag.lexical import Lexical, terms
 from rag.store.protocols import Catalogue, StoreBusy
 from rag.types import Article, Chunk, Claim, Sentence
 
@@ -178,6 +178,34 @@ def test_lexical_search_ranks_by_the_terms(cat, space) -> None:
     for odd in (['"'], ["OR"], ["NEAR(a b)"], ["port*"], ["a'b"], ["\\"], ["-port"], ["port:"], ["!"], ["&|"]):
         assert isinstance(cat.search_chunks(space, odd, 5), list)
     assert len(cat.search_chunks(space, terms("port sale strike minister"), 1)) == 1
+
+
+def test_lexical_search_ranks_only_chunks_with_a_rare_term_or_two_others(cat, space) -> None:
+    """With ``alone``, a chunk holding one of the later terms and nothing else is no match, one holding
+    two of them is, and the matches rank and score as they do without ``alone``; another space's
+    chunks never come back, whether or not the catalogue holds other spaces."""
+    for parts in (make("a", "Alpha", ["Zebra crossing closed."]), make("b", "Beta", ["Harbour crane and quay."]),
+                  make("c", "Gamma", ["Harbour quiet today."]), make("d", "Delta", ["Zebra harbour crane."]),
+                  *(make(f"f{i}", f"Filler {i}", ["Nothing to see here."]) for i in range(6))):
+        write(cat, space, parts)
+    chunk = {aid: next(iter(cat.chunk_ids(space, aid))) for aid in "abcd"}
+    wanted = ["zebra", "harbour", "crane"]
+
+    def check() -> None:
+        every = cat.search_chunks(space, wanted, 10)
+        paired = cat.search_chunks(space, wanted, 10, alone=1)
+        assert {i for i, _ in every} == {chunk[a] for a in "abcd"}
+        assert [i for i, _ in paired] == [i for i, _ in every if i != chunk["c"]]
+        assert dict(paired) == pytest.approx({i: s for i, s in every if i != chunk["c"]})
+        assert paired[0][0] == chunk["d"]  # all three terms
+        assert cat.search_chunks(space, wanted, 10, alone=3) == every and cat.search_chunks(space, wanted, 1, alone=1) == paired[:1]
+        # the rarest term is searched alone and the rest in pairs once they are in too many chunks
+        small = type("Small", (Lexical,), {"MOST_POSTINGS": 1, "COMMON": 1.0})(cat, space)
+        assert small.search("harbour crane zebra", 10) == cat.search_chunks(space, ["crane", "zebra", "harbour"], 10, alone=1)
+
+    check()
+    write(cat, space + "-other", make("o", "Other", ["Zebra harbour crane crane zebra harbour."]))
+    check()
 
 
 def test_term_statistics_follow_every_write(cat, space) -> None:

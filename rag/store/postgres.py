@@ -415,18 +415,27 @@ class PostgresCatalogue(SqlCatalogue):
         self._count(conn, space, df, len(rows))
         return len(rows)
 
-    def search_chunks(self, space: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+    def search_chunks(self, space: str, terms: Sequence[str], n: int, alone: int | None = None) -> list[tuple[str, float]]:
         """``ts_rank`` over the terms, any of which may match. Each term is a bound parameter turned into
-        lexemes by ``plainto_tsquery`` (which reads no operators), so a term is data, never query syntax."""
+        lexemes by ``plainto_tsquery`` (which reads no operators), so a term is data, never query syntax.
+        With ``alone``, the GIN index finds the chunks holding one of the first ``alone`` terms or two
+        of the others, and only those are ranked (over all the terms)."""
         terms = list(dict.fromkeys(terms))
         if not terms or n <= 0:
             return []
-        q = "(" + " || ".join(["plainto_tsquery('simple', %s)"] * len(terms)) + ")"
+        one = "plainto_tsquery('simple', %s)"
+        q = "(" + " || ".join([one] * len(terms)) + ")"
+        match, match_args = q, list(terms)
+        if alone is not None and alone < len(terms):
+            rest = terms[alone:]
+            either = [f"({one} && ({' || '.join([one] * (len(rest) - i - 1))}))" for i in range(len(rest) - 1)]
+            match = "(" + " || ".join([one] * alone + either) + ")"
+            match_args = list(terms[:alone]) + [t for i, a in enumerate(rest[:-1]) for t in (a, *rest[i + 1 :])]
         with self._conn() as conn:
             rows = conn.execute(
-                f"SELECT id, ts_rank(tsv, {q}) AS rank FROM chunks WHERE space=%s AND tsv @@ {q} "
+                f"SELECT id, ts_rank(tsv, {q}) AS rank FROM chunks WHERE space=%s AND tsv @@ {match} "
                 'ORDER BY rank DESC, article_id COLLATE "C", first LIMIT %s',
-                (*terms, space, *terms, n),
+                (*terms, space, *match_args, n),
             ).fetchall()
         return [(cid, float(score)) for cid, score in rows]
 

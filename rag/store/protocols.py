@@ -141,9 +141,11 @@ class Catalogue(Protocol):
         ...
 
     # -- lexical index --------------------------------------------------------------------------
-    def search_chunks(self, space: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+    def search_chunks(self, space: str, terms: Sequence[str], n: int, alone: int | None = None) -> list[tuple[str, float]]:
         """The ``n`` chunks that best match any of the (already tokenised) ``terms``, best first,
-        by the engine's own full-text ranking."""
+        by the engine's own full-text ranking over all of them. With ``alone``, only the first
+        ``alone`` terms make a chunk a match on their own; a chunk with none of them must hold two
+        of the others (:meth:`rag.lexical.Lexical.search` says why)."""
         ...
 
     def term_stats(self, space: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:

@@ -333,15 +333,33 @@ class SqliteCatalogue(SqlCatalogue):
         self._add_chunks(space, chunks)
         return len(chunks)
 
-    def search_chunks(self, space: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+    def search_chunks(self, space: str, terms: Sequence[str], n: int, alone: int | None = None) -> list[tuple[str, float]]:
         """FTS5's BM25 over the terms, any of which may match (each quoted: a term is data, never
-        query syntax)."""
+        query syntax); with ``alone``, BM25 is computed only for the chunks that FTS5 finds for the
+        first ``alone`` terms or any two others (a list of row ids, cheap to collect), so the cost of
+        scoring follows those rather than every chunk that holds a common term."""
+        terms = list(dict.fromkeys(terms))
         if not terms or n <= 0:
             return []
-        query = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        quoted = ['"' + t.replace('"', '""') + '"' for t in terms]
+        query = " OR ".join(quoted)
+        if alone is None or alone >= len(quoted):
+            rows = self._db.execute(
+                "SELECT id, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? AND space=? ORDER BY rank LIMIT ?", (query, space, n)
+            ).fetchall()
+            return [(cid, -float(score)) for cid, score in rows]
+        rest = quoted[alone:]
+        either = [f"({a} AND ({' OR '.join(rest[i + 1 :])}))" for i, a in enumerate(rest[:-1])]
+        candidates = " OR ".join(quoted[:alone] + either)
+        # the space is read from each row's stored columns: skipped when no other space has chunks
+        other = self._db.execute("SELECT 1 FROM spaces WHERE space != ? AND chunks > 0 LIMIT 1", (space,)).fetchone()
         rows = self._db.execute(
-            "SELECT id, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? AND space=? ORDER BY rank LIMIT ?", (query, space, n)
-        )
+            "SELECT f.id, m.score FROM (SELECT rowid, bm25(chunks_fts) AS score FROM chunks_fts WHERE chunks_fts MATCH ? "
+            # the unary + keeps the row-id list a filter: as a constraint FTS5 would run the query once per id
+            f"AND +rowid IN (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?){' AND space=?' if other else ''} "
+            "ORDER BY score LIMIT ?) m JOIN chunks_fts f ON f.rowid = m.rowid ORDER BY m.score",
+            (query, candidates, *((space,) if other else ()), n),
+        ).fetchall()
         return [(cid, -float(score)) for cid, score in rows]
 
     def lexical_health(self, space: str) -> str | None:
