@@ -615,74 +615,65 @@ class Builder:
         src = self._source_store()
         return src.catalogue.version(src.space, variant_id(self.records[i]["id"], v)) is not None
 
+    def _write_step(self, kind: str, items: list[tuple[int, int]], make) -> None:
+        """Write ``items`` straight through ``Store.write_many`` in batches of 64, ``make(v, i)`` giving each
+        article's ``ArticleWrite`` (or ``None`` to skip it), and record the step (with the time spent making them)."""
+        store = self.store
+        before = self.sentences()
+        s0 = self.mode.server_cpu()
+        t, c = time.perf_counter(), _cpu()
+        skipped, make_s = 0, 0.0
+        with store.writing():
+            for b in range(0, len(items), 64):
+                tm = time.perf_counter()
+                writes = [w for w in (make(v, i) for v, i in items[b : b + 64]) if w is not None]
+                skipped += len(items[b : b + 64]) - len(writes)
+                make_s += time.perf_counter() - tm
+                errors = [e for e in store.write_many(writes) if e is not None]
+                if errors:
+                    raise RuntimeError(f"{kind} write failed: {errors[0]}")
+        wall, cpu = time.perf_counter() - t, _cpu() - c
+        if kind == "copy" and skipped:
+            raise RuntimeError(f"--copy-from lacks {skipped} of the planned articles: copy only up to its real size (--copy-upto)")
+        self._record(kind, len(items), before, wall, cpu, self.mode.server_cpu() - s0,
+                     {"read_source_s": make_s} if kind == "copy" else {"make_articles_s": make_s, "skipped": skipped})
+
     def _copy_step(self, items: list[tuple[int, int]]) -> None:
         import numpy as np
 
         from rag.store import ArticleWrite
 
-        src, store = self._source_store(), self.store
+        src = self._source_store()
         cat, space, dim = src.catalogue, src.space, src.embedder.dim
         coll = src.vectors._collection  # a benchmark reading back stored vectors
         versions = cat.versions(space)
-        before = self.sentences()
-        s0 = self.mode.server_cpu()
-        t, c = time.perf_counter(), _cpu()
-        missing = 0
-        read_s = 0.0
-        with store.writing():
-            for b in range(0, len(items), 64):
-                tr = time.perf_counter()
-                writes = []
-                for v, i in items[b : b + 64]:
-                    aid = variant_id(self.records[i]["id"], v)
-                    article = cat.article(space, aid)
-                    if article is None:
-                        missing += 1
-                        continue
-                    rows = cat.window_sentences(space, [(aid, 0, 1 << 30)], dim)
-                    chunks = cat.chunks(space, cat.chunk_ids(space, aid))
-                    got = coll.get(ids=[ch.id for ch in chunks], include=["embeddings"])
-                    by_id = dict(zip(got["ids"], got["embeddings"]))
-                    writes.append(ArticleWrite(
-                        article=article, version=versions[aid], origin="scale:copy", sentences=[r[0] for r in rows], chunks=chunks,
-                        chunk_vecs=np.stack([np.asarray(by_id[ch.id], dtype=np.float32) for ch in chunks]),
-                        sentence_vecs=np.stack([r[3] for r in rows]), claims=cat.claims(space, article_id=aid)))
-                read_s += time.perf_counter() - tr
-                errors = [e for e in store.write_many(writes) if e is not None]
-                if errors:
-                    raise RuntimeError(f"copy write failed: {errors[0]}")
-        if missing:
-            raise RuntimeError(f"--copy-from lacks {missing} of the planned articles: copy only up to its real size (--copy-upto)")
-        wall, cpu = time.perf_counter() - t, _cpu() - c
-        self._record("copy", len(items), before, wall, cpu, self.mode.server_cpu() - s0, {"read_source_s": read_s})
+
+        def copy(v: int, i: int):
+            aid = variant_id(self.records[i]["id"], v)
+            article = cat.article(space, aid)
+            if article is None:
+                return None
+            rows = cat.window_sentences(space, [(aid, 0, 1 << 30)], dim)
+            chunks = cat.chunks(space, cat.chunk_ids(space, aid))
+            got = coll.get(ids=[ch.id for ch in chunks], include=["embeddings"])
+            by_id = dict(zip(got["ids"], got["embeddings"]))
+            return ArticleWrite(
+                article=article, version=versions[aid], origin="scale:copy", sentences=[r[0] for r in rows], chunks=chunks,
+                chunk_vecs=np.stack([np.asarray(by_id[ch.id], dtype=np.float32) for ch in chunks]),
+                sentence_vecs=np.stack([r[3] for r in rows]), claims=cat.claims(space, article_id=aid))
+
+        self._write_step("copy", items, copy)
 
     def _extend_step(self, items: list[tuple[int, int]]) -> None:
         if self._sources is None:
             self.state.setdefault("real_pos", self.state.get("pos", 0))
             self._sources = self._load_sources()
-        store = self.store
-        before = self.sentences()
-        s0 = self.mode.server_cpu()
-        t, c = time.perf_counter(), _cpu()
-        skipped = 0
-        build_s = 0.0
-        with store.writing():
-            for b in range(0, len(items), 64):
-                tb = time.perf_counter()
-                writes = []
-                for v, i in items[b : b + 64]:
-                    src = self._sources.get(i)
-                    if src is None or not src["vecs"]:
-                        skipped += 1
-                        continue
-                    writes.append(self._synthetic(v, i, src))
-                build_s += time.perf_counter() - tb
-                errors = [e for e in store.write_many(writes) if e is not None]
-                if errors:
-                    raise RuntimeError(f"extension write failed: {errors[0]}")
-        wall, cpu = time.perf_counter() - t, _cpu() - c
-        self._record("ext", len(items), before, wall, cpu, self.mode.server_cpu() - s0,
-                     {"make_articles_s": build_s, "skipped": skipped})
+
+        def synthetic(v: int, i: int):
+            src = self._sources.get(i)
+            return self._synthetic(v, i, src) if src is not None and src["vecs"] else None
+
+        self._write_step("ext", items, synthetic)
 
 
 def _state_path(mode: Mode) -> Path:
