@@ -303,3 +303,29 @@ def test_claims_through_the_indexes(cat, space) -> None:
     assert cat.claims_by_words(space, ["reyland"]) == []
     cat.delete_article(space, "rail")
     assert cat.claims_by_words(space, ["nordrail"]) == []
+
+
+def test_a_speaker_s_first_claims_through_the_indexes(cat, space) -> None:
+    """The bounded reads of speaker questions: each in the ledger's order (ids by their bytes), cut
+    at the limit, filtered by stance and negation alike in both engines."""
+    many = [claim("z-port", "Tomas Reyland", ("deny", "say")[n % 2], f"point {n}", "tomas reyland", n % 3, negated=n == 3) for n in range(6)]
+    write(cat, space, PORT)
+    write(cat, space, RAIL)
+    write(cat, space, make("z-port", "More port news", ["One.", "Two.", "Three."], claims=many))
+    write(cat, space, make("Port-B", "Reyland again", ["Reyland denied it."], claims=[claim("Port-B", "Reyland", "deny", "it", "reyland")]))
+    assert cat.speaker_keys(space) == ["nordrail", "reyland", "tomas reyland"]
+    assert cat.speaker_places(space, ["tomas reyland", "reyland"], ["deny"], None, 3) == [("Port-B", 0), ("port", 0), ("z-port", 0)]
+    assert cat.speaker_places(space, ["tomas reyland"], ["deny", "say"], False, 10) == [("port", 0), *(("z-port", n) for n in (0, 1, 2, 4, 5))]
+    assert cat.speaker_places(space, ["tomas reyland"], ["say"], True, 10) == [("z-port", 3)]
+    assert cat.speaker_places(space, ["nobody"], ["say"], None, 10) == []
+    assert [c.content for c in cat.claims_at(space, [("z-port", 4), ("port", 0), ("port", 9)])] == ["point 4", "the port sale"]
+    posted = cat.speaker_postings(space, ["reyland", "tomas"], 100)
+    assert [(a, n, k, st, neg) for a, n, k, st, neg in posted][:2] == [("port", 0, "tomas reyland", "deny", False), ("z-port", 0, "tomas reyland", "deny", False)]
+    assert len(posted) == 7 and posted[4] == ("z-port", 3, "tomas reyland", "say", True)
+    assert len(cat.speaker_postings(space, ["reyland"], 2)) == 2  # the scan stops early
+    assert [c.content for c in cat.claims_by_words(space, ["reyland"], stances=["say"], negated=False, limit=2)] == ["point 1", "point 5"]
+    assert [c.content for c in cat.claims(space, speaker_keys=["tomas reyland"], negated=True)] == ["point 3"]
+    names = cat.speaker_names(space, ["tomas reyland", "reyland"], 2)
+    assert names["reyland"] == [("Port-B", 0, "Reyland")]
+    # deny: port 0, z-port 0 (two of three); say: z-port 1, 5; negated say: z-port 3
+    assert [n for _, n, _ in names["tomas reyland"]] == [0, 0, 1, 3, 5] and {a for a, _, _ in names["tomas reyland"]} == {"port", "z-port"}

@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS terms (space TEXT NOT NULL, term TEXT NOT NULL, df IN
 
 #: The catalogue's schema version (``PRAGMA user_version``). Each step of :data:`MIGRATIONS` brings
 #: a catalogue written by an older whosaid up to the next version, in one transaction.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MIGRATIONS: dict[int, list[str]] = {
     # 1 -> 2: claims carry negation, the cue's lemma and the resolved speaker (issue 10)
     2: [
@@ -92,8 +92,15 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
     # 3 -> 4: the alias-word index of claim speakers (issue 12); filled after the steps
     4: [],
+    # 4 -> 5: claims by speaker, stance and negation in the ledger's order (issue 12): in POST_SCHEMA
+    5: [],
 }
-POST_SCHEMA = "CREATE INDEX IF NOT EXISTS claims_by_speaker ON claims (space, speaker_key)"
+#: Indexes over columns that older schemas' migrations add: created after the steps.
+POST_SCHEMA = [
+    "CREATE INDEX IF NOT EXISTS claims_by_speaker ON claims (space, speaker_key)",
+    # a speaker's claims of one stance in the ledger's order: "what did X deny?" reads the first few, never all of X's
+    "CREATE INDEX IF NOT EXISTS claims_by_speaker_stance ON claims (space, speaker_key, stance, negated, article_id, seq)",
+]
 
 
 class SqliteCatalogue(SqlCatalogue):
@@ -209,7 +216,8 @@ class SqliteCatalogue(SqlCatalogue):
                 if version < 4:
                     rows = db.execute(f"SELECT {CLAIM_COLUMNS} FROM claims").fetchall()
                     self._add_claim_words([(r[0], r[2], self._claim(r)) for r in rows])
-            db.execute(POST_SCHEMA)
+            for statement in POST_SCHEMA:
+                db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- writes -------------------------------------------------------------------------------
