@@ -74,18 +74,12 @@ class Lexical:
     #: At most this many terms are searched, the rarest first.
     MOST_TERMS = 8
 
-    def search(self, query: str, n: int, max_df: int | None = None) -> list[tuple[str, float]]:
-        """The ``n`` best chunks by BM25. ``max_df``: search only terms in at most that many chunks, and
-        nothing when the query has none (a caller with another index to fall back on: the cost then
-        stays bounded whatever the archive's size)."""
+    def search(self, query: str, n: int) -> list[tuple[str, float]]:
         q = list(dict.fromkeys(terms(query)))
         if not q or n <= 0:
             return []
         self._stats(q)
         found = sorted((t for t in q if self._df[t] > 0), key=lambda t: (self._df[t], q.index(t)))
-        if max_df is not None:
-            found = [t for t in found if self._df[t] <= max_df]
-            return self._catalogue.search_chunks(self._space, found[: self.MOST_TERMS], n) if found else []
         if not found:
             return []
         cap = max(1, int(self.COMMON * (self._n or 0)))

@@ -55,9 +55,6 @@ class LedgerAnswer:
 class AttributionAnswerer:
     """Answers recognised attribution questions from the ledger of one store."""
 
-    #: the lexical half of :meth:`_near` searches words in at most this many chunks
-    NEAR_DF = 5000
-
     def __init__(self, store: Store, lexicon: Lexicon, settings: AttributionSettings) -> None:
         self.store = store
         self.lexicon = lexicon
@@ -121,12 +118,10 @@ class AttributionAnswerer:
         """Claims of ``stances`` inside the chunks nearest the topic, by meaning and by words (the
         retriever's two indexes): what a topic question reads when the ledger is too large to read.
         ``also`` (the asked speaker) joins the topic's words in the lexical search, so the passages
-        that name both come first. The lexical search uses only words in at most :attr:`NEAR_DF` chunks:
-        ranking the chunks of a common word costs as many rows as it is in and adds little to what
-        meaning finds (a topic of common words only is found by meaning alone)."""
+        that name both come first."""
         store, n = self.store, self.topics.PREFILTER // 2
         ids = [i for i, _ in store.nearest(store.embedder.embed_query(topic), n)]
-        ids += [i for i, _ in store.lexical().search(f"{also} {topic}".strip(), n, max_df=self.NEAR_DF)]
+        ids += [i for i, _ in store.lexical().search(f"{also} {topic}".strip(), n)]
         windows: dict[str, list[tuple[int, int]]] = {}
         for c in store.catalogue.chunks(store.space, list(dict.fromkeys(ids))):
             windows.setdefault(c.article_id, []).append((c.first, c.last))
