@@ -329,3 +329,6 @@ def test_a_speaker_s_first_claims_through_the_indexes(cat, space) -> None:
     assert names["reyland"] == [("Port-B", 0, "Reyland")]
     # deny: port 0, z-port 0 (two of three); say: z-port 1, 5; negated say: z-port 3
     assert [n for _, n, _ in names["tomas reyland"]] == [0, 0, 1, 3, 5] and {a for a, _, _ in names["tomas reyland"]} == {"port", "z-port"}
+    assert cat.claim_places(space, ["say", "confirm"], ["z-port", "rail", "port"]) == [
+        ("port", 1, ["port:1"]), ("rail", 0, ["rail:0"]), *((("z-port", n, [f"z-port:{n % 3}"]) for n in (1, 3, 5)))]
+    assert cat.claim_places(space, [], ["port"]) == [] and cat.claim_places(space, ["say"], []) == []

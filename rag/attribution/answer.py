@@ -52,6 +52,11 @@ class LedgerAnswer:
     documents: list[str] = field(default_factory=list)
 
 
+def _index(sentence_id: str) -> int:
+    """The sentence index of a claim's sentence id ("<article id>:<index>"), as Claim.sentence_indexes reads it."""
+    return int(sentence_id.rsplit(":", 1)[1])
+
+
 class AttributionAnswerer:
     """Answers recognised attribution questions from the ledger of one store."""
 
@@ -125,8 +130,9 @@ class AttributionAnswerer:
         windows: dict[str, list[tuple[int, int]]] = {}
         for c in store.catalogue.chunks(store.space, list(dict.fromkeys(ids))):
             windows.setdefault(c.article_id, []).append((c.first, c.last))
-        return [c for c in store.catalogue.claims(store.space, stances=stances, article_ids=sorted(windows))
-                if any(a <= i <= b for i in c.sentence_indexes for a, b in windows[c.article_id])]
+        inside = [(aid, seq) for aid, seq, sids in store.catalogue.claim_places(store.space, stances, sorted(windows))
+                  if any(a <= _index(sid) <= b for sid in sids for a, b in windows[aid])]
+        return store.catalogue.claims_at(store.space, inside)  # only the claims inside are read whole
 
     def answer(self, question: str) -> LedgerAnswer | None:
         """None when the question is not an attribution question; else the answer or an abstention."""

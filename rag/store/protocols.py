@@ -152,6 +152,10 @@ class Catalogue(Protocol):
         speaker ``keys``, in ledger order."""
         ...
 
+    def claim_places(self, space: str, stances: Sequence[str], article_ids: Sequence[str]) -> list[tuple[str, int, list[str]]]:
+        """``(article_id, seq, sentence_ids)`` of the claims of ``stances`` in ``article_ids``, in ledger order."""
+        ...
+
     def claims_at(self, space: str, places: Sequence[tuple[str, int]]) -> list[Claim]:
         """Claims by ``(article_id, seq)``, in the order given."""
         ...

@@ -391,6 +391,21 @@ class SqlCatalogue(ABC):
                         found.update((a, int(n)) for a, n in rows)
         return sorted(found)[:limit]  # str order is code point order, which is UTF-8 byte order
 
+    def claim_places(self, space: str, stances: Sequence[str], article_ids: Sequence[str]) -> list[tuple[str, int, list[str]]]:
+        """``(article_id, seq, sentence_ids)`` of the claims of ``stances`` in ``article_ids``, in ledger
+        order: where claims are, to pick some before reading them whole (:meth:`claims_at`)."""
+        stances, article_ids = sorted(set(stances)), sorted(set(article_ids))
+        if not stances or not article_ids:
+            return []
+        sw, sargs = self._any("stance", stances)
+        out: list[tuple[str, int, list[str]]] = []
+        with self._reading() as run:
+            for part in self._batches(article_ids):
+                aw, aargs = self._any("article_id", part)
+                rows = run(f"SELECT article_id, seq, sentence_ids FROM claims WHERE space=? AND {sw} AND {aw}", (space, *sargs, *aargs))
+                out += [(a, int(n), list(self._from_json(ids))) for a, n, ids in rows]
+        return sorted(out, key=lambda r: (r[0], r[1]))  # str order is UTF-8 byte order
+
     def claims_at(self, space: str, places: Sequence[tuple[str, int]]) -> list[Claim]:
         """Claims by their ``(article_id, seq)``, in the order given (unknown places skipped)."""
         by_article: dict[str, list[int]] = {}
