@@ -397,13 +397,15 @@ class SqlCatalogue(ABC):
         stances, article_ids = sorted(set(stances)), sorted(set(article_ids))
         if not stances or not article_ids:
             return []
-        sw, sargs = self._any("stance", stances)
+        wanted = set(stances)
         out: list[tuple[str, int, list[str]]] = []
         with self._reading() as run:
             for part in self._batches(article_ids):
+                # the stance is filtered here: in SQL it could lead the planner to the stance index,
+                # which reads every claim of a frequent stance to find a few articles'
                 aw, aargs = self._any("article_id", part)
-                rows = run(f"SELECT article_id, seq, sentence_ids FROM claims WHERE space=? AND {sw} AND {aw}", (space, *sargs, *aargs))
-                out += [(a, int(n), list(self._from_json(ids))) for a, n, ids in rows]
+                rows = run(f"SELECT article_id, seq, stance, sentence_ids FROM claims WHERE space=? AND {aw}", (space, *aargs))
+                out += [(a, int(n), list(self._from_json(ids))) for a, n, st, ids in rows if st in wanted]
         return sorted(out, key=lambda r: (r[0], r[1]))  # str order is UTF-8 byte order
 
     def claims_at(self, space: str, places: Sequence[tuple[str, int]]) -> list[Claim]:
