@@ -314,10 +314,13 @@ def test_a_speaker_s_first_claims_through_the_indexes(cat, space) -> None:
     write(cat, space, make("z-port", "More port news", ["One.", "Two.", "Three."], claims=many))
     write(cat, space, make("Port-B", "Reyland again", ["Reyland denied it."], claims=[claim("Port-B", "Reyland", "deny", "it", "reyland")]))
     assert cat.speaker_keys(space) == ["nordrail", "reyland", "tomas reyland"]
-    assert cat.speaker_places(space, ["tomas reyland", "reyland"], ["deny"], None, 3) == [("Port-B", 0), ("port", 0), ("z-port", 0)]
-    assert cat.speaker_places(space, ["tomas reyland"], ["deny", "say"], False, 10) == [("port", 0), *(("z-port", n) for n in (0, 1, 2, 4, 5))]
-    assert cat.speaker_places(space, ["tomas reyland"], ["say"], True, 10) == [("z-port", 3)]
-    assert cat.speaker_places(space, ["nobody"], ["say"], None, 10) == []
+    assert cat.ledger_places(space, ["deny"], 3, keys=["tomas reyland", "reyland"]) == [("Port-B", 0), ("port", 0), ("z-port", 0)]
+    assert cat.ledger_places(space, ["deny", "say"], 10, keys=["tomas reyland"], negated=False) == [
+        ("port", 0), *(("z-port", n) for n in (0, 1, 2, 4, 5))]
+    assert cat.ledger_places(space, ["say"], 10, keys=["tomas reyland"], negated=True) == [("z-port", 3)]
+    assert cat.ledger_places(space, ["say"], 10, keys=["nobody"]) == []
+    assert cat.ledger_places(space, ["say", "confirm"], 4) == [("port", 1), ("rail", 0), ("z-port", 1), ("z-port", 3)]
+    assert cat.ledger_places(space, ["say"], 10, negated=True) == [("z-port", 3)] and cat.ledger_places(space, [], 10) == []
     assert [c.content for c in cat.claims_at(space, [("z-port", 4), ("port", 0), ("port", 9)])] == ["point 4", "the port sale"]
     posted = cat.speaker_postings(space, ["reyland", "tomas"], 100)
     assert [(a, n, k, st, neg) for a, n, k, st, neg in posted][:2] == [("port", 0, "tomas reyland", "deny", False), ("z-port", 0, "tomas reyland", "deny", False)]

@@ -109,9 +109,9 @@ class AttributionAnswerer:
                 pool = lookup.matching(query.speaker, stances, limit=n, negated=False) + lookup.matching(
                     query.speaker, stances, limit=n, negated=True)
         else:
-            pool = self.store.catalogue.claims(self.store.space, stances=stances, limit=self.topics.PREFILTER + 1)
-            if query.topic and len(pool) > self.topics.PREFILTER:
-                pool = self._near(query.topic, stances)
+            cat, space = self.store.catalogue, self.store.space
+            places = cat.ledger_places(space, stances, self.topics.PREFILTER + 1)
+            pool = self._near(query.topic, stances) if query.topic and len(places) > self.topics.PREFILTER else cat.claims_at(space, places)
         if query.party:
             pool = [c for c in pool if party_matches(query.party, c)]
         if query.topic:

@@ -305,7 +305,7 @@ class SpeakerLookup:
         """The first ``limit`` claims by the asked speaker: the first of the grouped speakers' (ordered
         reads of the speaker index) and those :meth:`_postings` found, merged in ledger order."""
         keys = self._keys_of(wanted)
-        places = set(self._catalogue.speaker_places(self._space, sorted(self._members(keys)), stances, negated, limit)) if keys else set()
+        places = set(self._catalogue.ledger_places(self._space, stances, limit, keys=sorted(self._members(keys)), negated=negated)) if keys else set()
         places |= {(a, n) for a, n, _, stance, neg in self._postings(wanted) if stance in stances and negated in (None, neg)}
         return self._catalogue.claims_at(self._space, sorted(places)[:limit])
 

@@ -145,11 +145,11 @@ class Catalogue(Protocol):
         negation, in ledger order."""
         ...
 
-    def speaker_places(
-        self, space: str, keys: Sequence[str], stances: Sequence[str], negated: bool | None, limit: int,
+    def ledger_places(
+        self, space: str, stances: Sequence[str], limit: int, *, keys: Sequence[str] | None = None, negated: bool | None = None,
     ) -> list[tuple[str, int]]:
-        """``(article_id, seq)`` of the first ``limit`` claims of ``stances`` (and ``negated``) by the
-        speaker ``keys``, in ledger order."""
+        """``(article_id, seq)`` of the first ``limit`` claims of ``stances`` (by the speaker ``keys``,
+        ``negated``, when given), in ledger order, each read stopped at the limit."""
         ...
 
     def claim_places(self, space: str, stances: Sequence[str], article_ids: Sequence[str]) -> list[tuple[str, int, list[str]]]:

@@ -375,19 +375,31 @@ class SqlCatalogue(ABC):
                 out[key] = sorted((a, int(n), spk) for a, n, spk in rows)  # str order is UTF-8 byte order
         return out
 
-    def speaker_places(
-        self, space: str, keys: Sequence[str], stances: Sequence[str], negated: bool | None, limit: int,
+    def ledger_places(
+        self, space: str, stances: Sequence[str], limit: int, *, keys: Sequence[str] | None = None, negated: bool | None = None,
     ) -> list[tuple[str, int]]:
-        """``(article_id, seq)`` of the first ``limit`` claims (ledger order) of ``stances`` (and
-        ``negated``) whose speaker key is one of ``keys``: one ordered read of the speaker index per
-        key, stance and negation, each stopped at ``limit``."""
+        """``(article_id, seq)`` of the first ``limit`` claims (ledger order) of ``stances`` (and of the
+        speaker ``keys``, and ``negated``, when given): one ordered read of an index in the ledger's
+        order per stance (per key, stance and negation), each stopped at ``limit``, merged here. One
+        statement over all stances would either sort every claim of a frequent stance or walk the
+        whole ledger for a rare one."""
         found: set[tuple[str, int]] = set()
+        negs: tuple[bool | None, ...] = (None,) if keys is None and negated is None else (
+            (False, True) if negated is None else (bool(negated),))
         with self._reading() as run:
-            for key in sorted(set(keys)):
+            for key in (None,) if keys is None else sorted(set(keys)):
                 for stance in sorted(set(stances)):
-                    for neg in ((False, True) if negated is None else (bool(negated),)):
-                        rows = run(f"SELECT article_id, seq FROM claims WHERE space=? AND speaker_key=? AND stance=? AND negated=? "
-                                   f"ORDER BY article_id{self._BY_BYTES}, seq LIMIT ?", (space, key, stance, neg, limit))
+                    for neg in negs:
+                        q, args = "SELECT article_id, seq FROM claims WHERE space=?", [space]
+                        if key is not None:
+                            q += " AND speaker_key=?"
+                            args.append(key)
+                        q += " AND stance=?"
+                        args.append(stance)
+                        if neg is not None:
+                            q += " AND negated=?"
+                            args.append(neg)
+                        rows = run(f"{q} ORDER BY article_id{self._BY_BYTES}, seq LIMIT ?", (*args, limit))
                         found.update((a, int(n)) for a, n in rows)
         return sorted(found)[:limit]  # str order is code point order, which is UTF-8 byte order
 
