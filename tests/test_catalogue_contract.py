@@ -335,3 +335,34 @@ def test_a_speaker_s_first_claims_through_the_indexes(cat, space) -> None:
     assert cat.claim_places(space, ["say", "confirm"], ["z-port", "rail", "port"]) == [
         ("port", 1, ["port:1"]), ("rail", 0, ["rail:0"]), *((("z-port", n, [f"z-port:{n % 3}"]) for n in (1, 3, 5)))]
     assert cat.claim_places(space, [], ["port"]) == [] and cat.claim_places(space, ["say"], []) == []
+
+
+def test_a_schema_4_catalogue_gains_the_ledger_order_indexes(cat, kind, space, tmp_path, request) -> None:
+    """Opening a catalogue an older whosaid wrote (schema 4) builds the indexes speaker and stance
+    questions read in the ledger's order, and keeps every claim."""
+    write(cat, space, PORT)
+    cat.close()
+    if kind == "sqlite":
+        import sqlite3
+
+        db = sqlite3.connect(tmp_path / "catalogue.sqlite3")
+        db.executescript("DROP INDEX claims_by_speaker_stance; DROP INDEX claims_by_stance; "
+                         "CREATE INDEX claims_by_stance ON claims (space, stance); PRAGMA user_version = 4;")
+        db.close()
+        query = "SELECT name, sql FROM sqlite_master WHERE name LIKE 'claims_by_%'"
+    else:
+        import psycopg
+
+        with psycopg.connect(request.getfixturevalue("postgres_url"), autocommit=True) as conn:
+            conn.execute("DROP INDEX claims_by_speaker_stance")
+            conn.execute("UPDATE whosaid_meta SET value = '4' WHERE key = 'schema_version'")
+        query = "SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'claims_by_%'"
+    again = open_catalogue(kind, tmp_path, request)
+    try:
+        with again._reading() as run:
+            indexes = {name: sql for name, sql in run(query, ())}
+        assert "speaker_key, stance, negated, article_id" in indexes["claims_by_speaker_stance"]
+        assert "stance, article_id" in indexes["claims_by_stance"]
+        assert again.ledger_places(space, ["deny"], 5, keys=["tomas reyland"]) == [("port", 0)]
+    finally:
+        again.close()
