@@ -101,3 +101,15 @@ def test_the_llm_reads_negated_claims_as_negations(sample_store: Store) -> None:
     Engine(sample_store, chat_model=model).ask("What did the harbour minister not deny?")
     prompt = model.calls[0][-1].content
     assert " — did not deny — " in prompt and " — deny " not in prompt
+
+
+@pytest.mark.parametrize("question, speaker", [("What did Marsh say about safety checks?", "Greta Marsh"),
+                                               ("Who denied the port sale?", "Tomas Reyland")])
+def test_a_ledger_too_large_to_read_answers_from_the_nearest_passages(engine: Engine, monkeypatch, question: str, speaker: str) -> None:
+    """Past the shortlist a topic question reads only the claims in the passages nearest the topic
+    (the samples stand in for a large ledger with a shortlist of two, one passage by meaning and one by words): the same speaker, never another."""
+    full = engine.ask(question)
+    monkeypatch.setattr(engine.attribution.topics, "PREFILTER", 2)
+    near = engine.ask(question)
+    assert speakers(full) == speakers(near) == {speaker}
+    assert {c.content for c in near.claims} <= {c.content for c in full.claims} and near.claims

@@ -18,7 +18,9 @@ import pytest
 
 from deploy.stack import ServerUnavailable, start_postgres
 from rag.lexical import Lexical, terms
+from rag.store.postgres import SCHEMA_VERSION as PG_SCHEMA
 from rag.store.protocols import Catalogue, StoreBusy
+from rag.store.sqlite import SCHEMA_VERSION as SQLITE_SCHEMA
 from rag.types import Article, Chunk, Claim, Sentence
 
 DIM = 8
@@ -394,12 +396,78 @@ def test_a_version_4_catalogue_comes_out_of_the_migration_marked(cat, kind, spac
         assert not migrated.vectors_dirty(space)
         if kind == "sqlite":
             con = sqlite3.connect(str(tmp_path / "catalogue.sqlite3"))
-            assert con.execute("PRAGMA user_version").fetchone()[0] == 5
+            assert con.execute("PRAGMA user_version").fetchone()[0] == SQLITE_SCHEMA
             con.close()
         else:
             import psycopg
 
             with psycopg.connect(request.getfixturevalue("postgres_url"), autocommit=True) as conn:
-                assert conn.execute("SELECT value FROM whosaid_meta WHERE key = 'schema_version'").fetchone()[0] == "5"
+                assert conn.execute("SELECT value FROM whosaid_meta WHERE key = 'schema_version'").fetchone()[0] == str(PG_SCHEMA)
     finally:
         migrated.close()
+
+
+def test_a_speaker_s_first_claims_through_the_indexes(cat, space) -> None:
+    """The bounded reads of speaker questions: each in the ledger's order (ids by their bytes), cut
+    at the limit, filtered by stance and negation alike in both engines."""
+    many = [claim("z-port", "Tomas Reyland", ("deny", "say")[n % 2], f"point {n}", "tomas reyland", n % 3, negated=n == 3) for n in range(6)]
+    write(cat, space, PORT)
+    write(cat, space, RAIL)
+    write(cat, space, make("z-port", "More port news", ["One.", "Two.", "Three."], claims=many))
+    write(cat, space, make("Port-B", "Reyland again", ["Reyland denied it."], claims=[claim("Port-B", "Reyland", "deny", "it", "reyland")]))
+    assert cat.speaker_keys(space) == ["nordrail", "reyland", "tomas reyland"]
+    assert cat.ledger_places(space, ["deny"], 3, keys=["tomas reyland", "reyland"]) == [("Port-B", 0), ("port", 0), ("z-port", 0)]
+    assert cat.ledger_places(space, ["deny", "say"], 10, keys=["tomas reyland"], negated=False) == [
+        ("port", 0), *(("z-port", n) for n in (0, 1, 2, 4, 5))]
+    assert cat.ledger_places(space, ["say"], 10, keys=["tomas reyland"], negated=True) == [("z-port", 3)]
+    assert cat.ledger_places(space, ["say"], 10, keys=["nobody"]) == []
+    assert cat.ledger_places(space, ["say", "confirm"], 4) == [("port", 1), ("rail", 0), ("z-port", 1), ("z-port", 3)]
+    assert cat.ledger_places(space, ["say"], 10, negated=True) == [("z-port", 3)] and cat.ledger_places(space, [], 10) == []
+    assert [c.content for c in cat.claims_at(space, [("z-port", 4), ("port", 0), ("port", 9)])] == ["point 4", "the port sale"]
+    posted = cat.speaker_postings(space, ["reyland", "tomas"], 100)
+    assert [(a, n, k, st, neg) for a, n, k, st, neg in posted][:2] == [("port", 0, "tomas reyland", "deny", False), ("z-port", 0, "tomas reyland", "deny", False)]
+    assert len(posted) == 7 and posted[4] == ("z-port", 3, "tomas reyland", "say", True)
+    assert len(cat.speaker_postings(space, ["reyland"], 2)) == 2  # the scan stops early
+    assert [c.content for c in cat.claims_by_words(space, ["reyland"], stances=["say"], negated=False, limit=2)] == ["point 1", "point 5"]
+    assert [c.content for c in cat.claims(space, speaker_keys=["tomas reyland"], negated=True)] == ["point 3"]
+    names = cat.speaker_names(space, ["tomas reyland", "reyland"], 2)
+    assert names["reyland"] == [("Port-B", 0, "Reyland")]
+    # deny: port 0, z-port 0 (two of three); say: z-port 1, 5; negated say: z-port 3
+    assert [n for _, n, _ in names["tomas reyland"]] == [0, 0, 1, 3, 5] and {a for a, _, _ in names["tomas reyland"]} == {"port", "z-port"}
+    assert cat.claim_places(space, ["say", "confirm"], ["z-port", "rail", "port"]) == [
+        ("port", 1, ["port:1"]), ("rail", 0, ["rail:0"]), *((("z-port", n, [f"z-port:{n % 3}"]) for n in (1, 3, 5)))]
+    assert cat.claim_places(space, [], ["port"]) == [] and cat.claim_places(space, ["say"], []) == []
+
+
+def test_a_schema_4_catalogue_gains_the_ledger_order_indexes(cat, kind, space, tmp_path, request) -> None:
+    """Opening a catalogue an older whosaid wrote (schema 4) builds the indexes speaker and stance
+    questions read in the ledger's order, and keeps every claim (and is marked, see above)."""
+    write(cat, space, PORT)
+    cat.close()
+    if kind == "sqlite":
+        import sqlite3
+
+        db = sqlite3.connect(tmp_path / "catalogue.sqlite3")
+        db.executescript("DROP INDEX claims_by_speaker_stance; DROP INDEX claims_by_stance; "
+                         "CREATE INDEX claims_by_stance ON claims (space, stance); "
+                         "ALTER TABLE spaces DROP COLUMN vectors_dirty; PRAGMA user_version = 4;")
+        db.close()
+        query = "SELECT name, sql FROM sqlite_master WHERE name LIKE 'claims_by_%'"
+    else:
+        import psycopg
+
+        with psycopg.connect(request.getfixturevalue("postgres_url"), autocommit=True) as conn:
+            conn.execute("DROP INDEX claims_by_speaker_stance")
+            conn.execute("ALTER TABLE spaces DROP COLUMN vectors_dirty")
+            conn.execute("UPDATE whosaid_meta SET value = '4' WHERE key = 'schema_version'")
+        query = "SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'claims_by_%'"
+    again = open_catalogue(kind, tmp_path, request)
+    try:
+        with again._reading() as run:
+            indexes = {name: sql for name, sql in run(query, ())}
+        assert "speaker_key, stance, negated, article_id" in indexes["claims_by_speaker_stance"]
+        assert "stance, article_id" in indexes["claims_by_stance"]
+        assert again.ledger_places(space, ["deny"], 5, keys=["tomas reyland"]) == [("port", 0)]
+        assert again.vectors_dirty(space)
+    finally:
+        again.close()

@@ -42,6 +42,14 @@ def _agree(directory: SpeakerDirectory, lookup: SpeakerLookup, asked: str, stanc
     got = lookup.matching(asked, stances)
     assert got == expected, asked
     assert lookup.display(got) == [directory.display(c) for c in expected], asked
+    # what a question reads when it can show only the first few: the same claims, cut short
+    assert lookup.exists(asked) == bool(directory.matching(asked)), asked
+    assert lookup.among(asked, pool) == expected, asked
+    if stances is not None:
+        for negated in (None, False, True):
+            kept = [c for c in expected if negated is None or c.negated == negated]
+            for limit in (1, 2, 1000):
+                assert lookup.matching(asked, stances, limit=limit, negated=negated) == kept[:limit], (asked, negated, limit)
     return got
 
 
@@ -66,6 +74,31 @@ def test_the_lookup_answers_as_the_directory_on_the_hard_cases(tmp_path: Path, a
     cat = _store_ledger(tmp_path, LEDGER)
     try:
         _agree(SpeakerDirectory(cat.claims("s")), SpeakerLookup(cat, "s"), asked, stances)
+    finally:
+        cat.close()
+
+
+def _negated(claim: Claim) -> Claim:
+    return claim.model_copy(update={"negated": True})
+
+
+#: the hard cases with negated claims between the others, and one speaker with more claims than a limit
+NEGATED_LEDGER = [
+    *LEDGER[:2], _negated(_claim("b", "Reyland", "reyland", index=2)), *LEDGER[2:6],
+    _negated(_claim("e", "Marsh", "marsh", mention="she", index=3)), *LEDGER[6:],
+    *(_claim(f"g{n}", "Tomas Reyland", "tomas reyland", stance=("deny", "confirm")[n % 2], index=n % 4) for n in range(5)),
+    *(_negated(_claim(f"h{n}", "the harbour minister", f"h{n}#harbour minister", index=1)) for n in range(3)),
+]
+
+
+@pytest.mark.parametrize("asked", ["Reyland", "Tomas Reyland", "the harbour minister", "the minister", "Marsh", "Lena Marsh", "officials"])
+@pytest.mark.parametrize("stances", [None, ["deny"], ["confirm", "deny"]])
+def test_the_first_claims_of_a_speaker_are_the_directory_s_first(tmp_path: Path, asked: str, stances) -> None:
+    """A limited read (the first few, negated or not) keeps exactly the whole-ledger answer's first."""
+    cat = _store_ledger(tmp_path, NEGATED_LEDGER)
+    try:
+        assert any(c.negated for c in _agree(SpeakerDirectory(cat.claims("s")), SpeakerLookup(cat, "s"), asked, stances)) or asked in (
+            "Lena Marsh", "officials")
     finally:
         cat.close()
 

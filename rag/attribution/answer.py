@@ -52,6 +52,11 @@ class LedgerAnswer:
     documents: list[str] = field(default_factory=list)
 
 
+def _index(sentence_id: str) -> int:
+    """The sentence index of a claim's sentence id ("<article id>:<index>"), as Claim.sentence_indexes reads it."""
+    return int(sentence_id.rsplit(":", 1)[1])
+
+
 class AttributionAnswerer:
     """Answers recognised attribution questions from the ledger of one store."""
 
@@ -62,6 +67,7 @@ class AttributionAnswerer:
         self.topics = TopicMatcher(store, lexicon, settings)
         self._directory: tuple[int, SpeakerDirectory] | None = None
         self._articles: tuple[int, list[tuple[str, str, str]]] | None = None
+        self._keys: tuple[int, list[str]] | None = None
 
     def parse(self, question: str) -> AttributionQuery | None:
         return parse(question, self.lexicon)
@@ -74,19 +80,38 @@ class AttributionAnswerer:
         return self._directory[1]
 
     def speakers(self) -> SpeakerLookup:
-        return SpeakerLookup(self.store.catalogue, self.store.space)
+        """A lookup for one question, with the collection's named speaker keys read once per generation
+        (one pass over the speaker index: what folds a surname into a full name)."""
+        generation = self.store.catalogue.generation(self.store.space)
+        if self._keys is None or self._keys[0] != generation:
+            self._keys = (generation, self.store.catalogue.speaker_keys(self.store.space))
+        return SpeakerLookup(self.store.catalogue, self.store.space, keys=self._keys[1])
 
     def candidates(self, query: AttributionQuery, stance: str | None = None, speakers: SpeakerLookup | None = None) -> list[Claim]:
         """Claims of the asked stance family by the asked speaker about the asked topic (negated or not),
         read through the catalogue's indexes: a named speaker's claims only, else the claims of the
-        stance in the passages nearest the topic once the stance has more than a shortlist."""
+        stance in the passages nearest the topic once the stance has more than a shortlist.
+
+        What is read is bounded by what the answer can show, not by the ledger: without a topic, the
+        first ``max_listed`` claims of the speaker (negated, and not); with one, all of the speaker's
+        claims while they are a shortlist, else those in the passages nearest the topic."""
         stances = sorted({stance} if stance else self.lexicon.accepted(query.stance))
         if query.speaker:
-            pool = (speakers or self.speakers()).matching(query.speaker, stances)
+            lookup = speakers or self.speakers()
+            if query.party:  # who was told is filtered here, after reading: no limit may cut it short
+                pool = lookup.matching(query.speaker, stances)
+            elif query.topic:
+                pool = lookup.matching(query.speaker, stances, limit=self.topics.PREFILTER + 1)
+                if len(pool) > self.topics.PREFILTER:
+                    pool = lookup.among(query.speaker, self._near(query.topic, stances, also=query.speaker))
+            else:
+                n = self.settings.max_listed
+                pool = lookup.matching(query.speaker, stances, limit=n, negated=False) + lookup.matching(
+                    query.speaker, stances, limit=n, negated=True)
         else:
-            pool = self.store.catalogue.claims(self.store.space, stances=stances, limit=self.topics.PREFILTER + 1)
-            if query.topic and len(pool) > self.topics.PREFILTER:
-                pool = self._near(query.topic, stances)
+            cat, space = self.store.catalogue, self.store.space
+            places = cat.ledger_places(space, stances, self.topics.PREFILTER + 1)
+            pool = self._near(query.topic, stances) if query.topic and len(places) > self.topics.PREFILTER else cat.claims_at(space, places)
         if query.party:
             pool = [c for c in pool if party_matches(query.party, c)]
         if query.topic:
@@ -94,17 +119,20 @@ class AttributionAnswerer:
             pool = self.topics.select(query.topic, pool, exclude=[w for w in exclude if w], article_level=bool(query.about))
         return pool
 
-    def _near(self, topic: str, stances: Sequence[str]) -> list[Claim]:
+    def _near(self, topic: str, stances: Sequence[str], also: str = "") -> list[Claim]:
         """Claims of ``stances`` inside the chunks nearest the topic, by meaning and by words (the
-        retriever's two indexes): what a topic question reads when the ledger is too large to read."""
+        retriever's two indexes): what a topic question reads when the ledger is too large to read.
+        ``also`` (the asked speaker) joins the topic's words in the lexical search, so the passages
+        that name both come first."""
         store, n = self.store, self.topics.PREFILTER // 2
         ids = [i for i, _ in store.nearest(store.embedder.embed_query(topic), n)]
-        ids += [i for i, _ in store.lexical().search(topic, n)]
+        ids += [i for i, _ in store.lexical().search(f"{also} {topic}".strip(), n)]
         windows: dict[str, list[tuple[int, int]]] = {}
         for c in store.catalogue.chunks(store.space, list(dict.fromkeys(ids))):
             windows.setdefault(c.article_id, []).append((c.first, c.last))
-        return [c for c in store.catalogue.claims(store.space, stances=stances, article_ids=sorted(windows))
-                if any(a <= i <= b for i in c.sentence_indexes for a, b in windows[c.article_id])]
+        inside = [(aid, seq) for aid, seq, sids in store.catalogue.claim_places(store.space, stances, sorted(windows))
+                  if any(a <= _index(sid) <= b for sid in sids for a, b in windows[aid])]
+        return store.catalogue.claims_at(store.space, inside)  # only the claims inside are read whole
 
     def answer(self, question: str) -> LedgerAnswer | None:
         """None when the question is not an attribution question; else the answer or an abstention."""
@@ -112,7 +140,7 @@ class AttributionAnswerer:
         if query is None:
             return None
         speakers = self.speakers()
-        if query.speaker and query.stance == "say" and not speakers.matching(query.speaker):
+        if query.speaker and query.stance == "say" and not speakers.exists(query.speaker):
             documents = self._documents(query.speaker)
             if documents:
                 return LedgerAnswer(query, documents=documents)

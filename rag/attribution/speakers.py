@@ -201,24 +201,40 @@ class SpeakerLookup:
     """Speaker questions through the catalogue's indexes: the answers of
     :meth:`SpeakerDirectory.matching` and :meth:`SpeakerDirectory.display` over the whole ledger, while
     reading only the claims of the speakers a question names (the alias-word and speaker-key indexes),
-    so a question costs the same in a ledger of a thousand claims or of millions. Made per question:
-    what it caches is that moment's ledger."""
+    and with a ``limit`` only the first of those, so a question costs about the same in a ledger of a
+    thousand claims or of millions. Made per question: what it caches is that moment's ledger;
+    ``keys``, the ledger's named speaker keys (:meth:`Catalogue.speaker_keys`), may be passed in by a
+    caller that keeps them per collection generation."""
 
-    def __init__(self, catalogue: "Catalogue", space: str) -> None:
+    #: with a limit, the speakers a role or mention groups ("the minister" -> Tomas Reyland) are read
+    #: from this many of the claims it names (names are matched through every key)
+    GROUPING_SAMPLE = 2000
+    #: how a name is written is read from this many of its claims of each stance (all in a smaller ledger)
+    NAME_SAMPLE = 50
+
+    def __init__(self, catalogue: "Catalogue", space: str, keys: Sequence[str] | None = None) -> None:
         self._catalogue = catalogue
         self._space = space
-        self._canonical: dict[str, str] = {}
+        self._keys = None if keys is None else list(keys)
+        self._owners: dict[str, list[str]] | None = None
         self._names: dict[str, str] = {}
+        self._asked: dict[frozenset[str], list[tuple[str, int, str, str, bool]]] = {}
+
+    def _surnames(self) -> dict[str, list[str]]:
+        """Last word -> the named keys of more than one word that end with it."""
+        if self._owners is None:
+            self._owners = {}
+            for k in self._all_keys():
+                if "#" not in k and len(k.split()) > 1:
+                    self._owners.setdefault(k.split()[-1], []).append(k)
+        return self._owners
 
     def canonical(self, key: str) -> str:
         """A surname-only key folds into the one full name that ends with it, if exactly one does."""
         if "#" in key or len(key.split()) != 1:
             return key
-        if key not in self._canonical:
-            owners = {c.speaker_key for c in self._catalogue.claims_by_words(self._space, [key])
-                      if "#" not in c.speaker_key and len(c.speaker_key.split()) > 1 and c.speaker_key.split()[-1] == key}
-            self._canonical[key] = owners.pop() if len(owners) == 1 else key
-        return self._canonical[key]
+        owners = self._surnames().get(key, [])
+        return owners[0] if len(owners) == 1 else key
 
     def key(self, claim: Claim) -> str:
         return self.canonical(claim.speaker_key or described_key(claim.article_id, claim.speaker))
@@ -232,16 +248,48 @@ class SpeakerLookup:
                 out.add(parts[-1])
         return out
 
-    def matching(self, asked: str, stances: Iterable[str] | None = None) -> list[Claim]:
+    def exists(self, asked: str) -> bool:
+        """Is any claim by the asked speaker? (One row read.)"""
+        wanted = asked_words(asked)
+        return bool(wanted) and bool(self._catalogue.claims_by_words(self._space, sorted(wanted), limit=1))
+
+    def _postings(self, wanted: frozenset[str]) -> list[tuple[str, int, str, str, bool]]:
+        """The claims called with the asked words among the first :attr:`GROUPING_SAMPLE` of the rarest
+        word's: ``(article_id, seq, speaker_key, stance, negated)``."""
+        if wanted not in self._asked:
+            self._asked[wanted] = self._catalogue.speaker_postings(self._space, sorted(wanted), self.GROUPING_SAMPLE)
+        return self._asked[wanted]
+
+    def _keys_of(self, wanted: frozenset[str]) -> set[str]:
+        """The canonical named keys a limited question groups: every named key with all the asked words
+        (as the key's own words), and those of the claims :meth:`_postings` finds."""
+        named = {self.canonical(k) for k in self._all_keys() if "#" not in k and wanted <= set(k.split())}
+        return named | {k for k in (self.canonical(p[2]) for p in self._postings(wanted) if p[2]) if "#" not in k}
+
+    def _all_keys(self) -> list[str]:
+        if self._keys is None:
+            self._keys = self._catalogue.speaker_keys(self._space)
+        return self._keys
+
+    def matching(
+        self, asked: str, stances: Iterable[str] | None = None, *, limit: int | None = None, negated: bool | None = None,
+    ) -> list[Claim]:
         """Claims by the asked speaker (of ``stances``, default all), in ledger order: those
-        :func:`speaker_matches`, and every claim grouped with one of them."""
+        :func:`speaker_matches`, and every claim grouped with one of them. With ``limit`` (and
+        ``stances``) only the first ``limit`` of them (of ``negated`` ones, or not, if given), read
+        without reading the rest; the speakers grouped through a role or mention are then those of
+        the first :attr:`GROUPING_SAMPLE` claims it names."""
         wanted = asked_words(asked)
         if not wanted:
             return []
+        if limit is not None and stances is not None:
+            return self._first(wanted, sorted(set(stances)), limit, negated)
         stances = None if stances is None else sorted(set(stances))
         hits = self._catalogue.claims_by_words(self._space, sorted(wanted))
+        if negated is not None:
+            hits = [c for c in hits if c.negated == negated]
         keys = {k for k in (self.key(c) for c in hits) if "#" not in k}
-        grouped = self._catalogue.claims(self._space, speaker_keys=sorted(self._members(keys)), stances=stances) if keys else []
+        grouped = self._catalogue.claims(self._space, speaker_keys=sorted(self._members(keys)), stances=stances, negated=negated) if keys else []
         seen = {_ident(c) for c in grouped}
         extra = [c for c in hits if _ident(c) not in seen and (stances is None or c.stance in stances)
                  and self.key(c) not in keys]
@@ -253,14 +301,33 @@ class SpeakerLookup:
         position = {id(c): order.get(_ident(c), n) for n, c in enumerate(found)}
         return sorted(found, key=lambda c: (c.article_id, position[id(c)]))
 
+    def _first(self, wanted: frozenset[str], stances: list[str], limit: int, negated: bool | None) -> list[Claim]:
+        """The first ``limit`` claims by the asked speaker: the first of the grouped speakers' (ordered
+        reads of the speaker index) and those :meth:`_postings` found, merged in ledger order."""
+        keys = self._keys_of(wanted)
+        places = set(self._catalogue.ledger_places(self._space, stances, limit, keys=sorted(self._members(keys)), negated=negated)) if keys else set()
+        places |= {(a, n) for a, n, _, stance, neg in self._postings(wanted) if stance in stances and negated in (None, neg)}
+        return self._catalogue.claims_at(self._space, sorted(places)[:limit])
+
+    def among(self, asked: str, claims: Sequence[Claim]) -> list[Claim]:
+        """The claims of ``claims`` by the asked speaker (called with its words, or grouped with one
+        who is, as :meth:`matching` with a limit groups them)."""
+        wanted = asked_words(asked)
+        if not wanted:
+            return []
+        keys = self._keys_of(wanted)
+        return [c for c in claims if wanted <= alias_words(c) or self.key(c) in keys]
+
     def display(self, claims: Sequence[Claim]) -> list[Claim]:
-        """Each claim under its collection-wide speaker ("Reyland" reads "Tomas Reyland")."""
+        """Each claim under its collection-wide speaker ("Reyland" reads "Tomas Reyland"): the fullest way
+        the name is written among each of its keys' claims (the first :attr:`NAME_SAMPLE` of each stance)."""
         keys = {k for k in (self.key(c) for c in claims) if "#" not in k and k not in self._names}
         if keys:
-            for c in self._catalogue.claims(self._space, speaker_keys=sorted(self._members(keys))):
-                k = self.key(c)
-                if len(c.speaker) > len(self._names.get(k, "")):
-                    self._names[k] = c.speaker
+            sampled = self._catalogue.speaker_names(self._space, sorted(self._members(keys)), self.NAME_SAMPLE)
+            for _, _, key, speaker in sorted((a, s, k, spk) for k, rows in sampled.items() for a, s, spk in rows):
+                k = self.canonical(key)
+                if len(speaker) > len(self._names.get(k, "")):
+                    self._names[k] = speaker
         out = []
         for c in claims:
             key = self.key(c)

@@ -64,6 +64,8 @@ SCHEMA = [
     # in the ledger's order, so a stance filter with a limit reads only the first matching entries
     'CREATE INDEX IF NOT EXISTS claims_by_stance ON claims (space, stance, article_id COLLATE "C", seq)',
     "CREATE INDEX IF NOT EXISTS claims_by_speaker ON claims (space, speaker_key)",
+    # a speaker's claims of one stance in the ledger's order: "what did X deny?" reads the first few, never all of X's
+    'CREATE INDEX IF NOT EXISTS claims_by_speaker_stance ON claims (space, speaker_key, stance, negated, article_id COLLATE "C", seq)',
     # every word a claim's speaker is called by (name, role, mention): speaker questions read only their claims
     """CREATE TABLE IF NOT EXISTS claim_words (
         space TEXT NOT NULL, word TEXT NOT NULL, article_id TEXT NOT NULL, seq INTEGER NOT NULL,
@@ -78,7 +80,7 @@ SCHEMA = [
 #: The catalogue's schema version (``whosaid_meta.schema_version``), numbered like SQLite's: the first
 #: PostgreSQL schema is version 3. Each step of :data:`MIGRATIONS` brings a catalogue written by an
 #: older whosaid up to the next version, in the transaction that holds the schema lock.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 MIGRATIONS: dict[int, list[str]] = {
     # 3 -> 4: the alias-word index of claims (filled from the stored claims by ``_migrate``), and the
     # stance index in the ledger's order
@@ -93,6 +95,8 @@ MIGRATIONS: dict[int, list[str]] = {
     # 4 -> 5: the "vectors may disagree" mark; every existing space comes out marked, so its first
     # ingest reconciles once (an older whosaid reconciled at every start and kept no mark)
     5: ["ALTER TABLE spaces ADD COLUMN IF NOT EXISTS vectors_dirty INTEGER NOT NULL DEFAULT 1"],
+    # 5 -> 6: claims by speaker, stance and negation in the ledger's order
+    6: ['CREATE INDEX IF NOT EXISTS claims_by_speaker_stance ON claims (space, speaker_key, stance, negated, article_id COLLATE "C", seq)'],
 }
 
 def _lock_key(name: str) -> int:

@@ -128,16 +128,50 @@ class Catalogue(Protocol):
     def claims(
         self, space: str, *, stance: str | None = None, speaker: str | None = None, article_id: str | None = None,
         speaker_key: str | None = None, stances: Sequence[str] | None = None, article_ids: Sequence[str] | None = None,
-        speaker_keys: Sequence[str] | None = None, limit: int | None = None,
+        speaker_keys: Sequence[str] | None = None, limit: int | None = None, negated: bool | None = None,
     ) -> list[Claim]:
         """The ledger in article and sentence order, filtered through the catalogue's indexes:
         ``speaker`` is a case-insensitive substring of name, mention or role; the plural filters match
-        any of their values (an empty list matches nothing); ``limit`` keeps the first claims."""
+        any of their values (an empty list matches nothing); ``negated`` keeps negated claims or the
+        others; ``limit`` keeps the first claims."""
         ...
 
-    def claims_by_words(self, space: str, words: Sequence[str]) -> list[Claim]:
+    def claims_by_words(
+        self, space: str, words: Sequence[str], *, stances: Sequence[str] | None = None, negated: bool | None = None,
+        limit: int | None = None,
+    ) -> list[Claim]:
         """Claims whose speaker is called (name, role or mention) with every one of ``words``, as
-        :func:`rag.attribution.speakers.alias_words` splits them, found through an index of those words."""
+        :func:`rag.attribution.speakers.alias_words` splits them, found through an index of those words;
+        in ledger order, filtered by ``stances`` and ``negated``, the first ``limit``."""
+        ...
+
+    def speaker_postings(self, space: str, words: Sequence[str], scan: int) -> list[tuple[str, int, str, str, bool]]:
+        """``(article_id, seq, speaker_key, stance, negated)`` of the claims called with every one of
+        ``words`` among the first ``scan`` (ledger order) called with the rarest of them."""
+        ...
+
+    def speaker_keys(self, space: str) -> list[str]:
+        """Every named speaker key (none scoped to an article)."""
+        ...
+
+    def speaker_names(self, space: str, keys: Sequence[str], sample: int) -> dict[str, list[tuple[str, int, str]]]:
+        """Per key, ``(article_id, seq, speaker)`` of its first ``sample`` claims of each stance and
+        negation, in ledger order."""
+        ...
+
+    def ledger_places(
+        self, space: str, stances: Sequence[str], limit: int, *, keys: Sequence[str] | None = None, negated: bool | None = None,
+    ) -> list[tuple[str, int]]:
+        """``(article_id, seq)`` of the first ``limit`` claims of ``stances`` (by the speaker ``keys``,
+        ``negated``, when given), in ledger order, each read stopped at the limit."""
+        ...
+
+    def claim_places(self, space: str, stances: Sequence[str], article_ids: Sequence[str]) -> list[tuple[str, int, list[str]]]:
+        """``(article_id, seq, sentence_ids)`` of the claims of ``stances`` in ``article_ids``, in ledger order."""
+        ...
+
+    def claims_at(self, space: str, places: Sequence[tuple[str, int]]) -> list[Claim]:
+        """Claims by ``(article_id, seq)``, in the order given."""
         ...
 
     # -- lexical index --------------------------------------------------------------------------

@@ -263,12 +263,12 @@ class SqlCatalogue(ABC):
     def claims(
         self, space: str, *, stance: str | None = None, speaker: str | None = None, article_id: str | None = None,
         speaker_key: str | None = None, stances: Sequence[str] | None = None, article_ids: Sequence[str] | None = None,
-        speaker_keys: Sequence[str] | None = None, limit: int | None = None,
+        speaker_keys: Sequence[str] | None = None, limit: int | None = None, negated: bool | None = None,
     ) -> list[Claim]:
         """The claims ledger, in article and sentence order; ``speaker`` matches the name, the mention or
         the role case-insensitively as a substring, ``speaker_key`` the canonical key exactly; the plural
-        filters match any of their values (an empty list matches nothing); ``limit`` keeps the first
-        claims (a negative one, as in SQLite, keeps them all)."""
+        filters match any of their values (an empty list matches nothing); ``negated`` keeps the negated
+        claims or the others; ``limit`` keeps the first claims (a negative one, as in SQLite, keeps them all)."""
         q = f"SELECT {CLAIM_COLUMNS} FROM claims WHERE space=?"
         args: list[Any] = [space]
         for column, one, many in (("stance", stance, stances), ("article_id", article_id, article_ids),
@@ -287,6 +287,9 @@ class SqlCatalogue(ABC):
                     where, more = self._any(column, values)
                     q += f" AND {where}"
                     args += more
+        if negated is not None:
+            q += " AND negated=?"
+            args.append(bool(negated))
         if speaker:
             like = "%" + speaker.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             q += " AND (" + " OR ".join(f"{c} {self._ILIKE} ? ESCAPE '\\'" for c in ("speaker", "speaker_mention", "speaker_role")) + ")"
@@ -299,20 +302,161 @@ class SqlCatalogue(ABC):
             rows = run(q, args)
         return [self._claim(row) for row in rows]
 
-    def claims_by_words(self, space: str, words: Sequence[str]) -> list[Claim]:
+    def claims_by_words(
+        self, space: str, words: Sequence[str], *, stances: Sequence[str] | None = None, negated: bool | None = None,
+        limit: int | None = None,
+    ) -> list[Claim]:
         """Claims whose speaker is called (by name, role or mention) with every one of ``words``
-        (:func:`rag.attribution.speakers.alias_words`), through the alias-word index."""
-        wanted = sorted(set(words))
-        if not wanted:
+        (:func:`rag.attribution.speakers.alias_words`), through the alias-word index, in ledger order;
+        ``stances`` and ``negated`` filter them, ``limit`` keeps the first (read in order from the
+        postings of the rarest word, so that a limit stops the read)."""
+        wanted = self._rarest_first(space, words)
+        if not wanted or (stances is not None and not stances):
             return []
-        where, args = self._any("word", wanted)
-        q = (f"SELECT {_CLAIM_COLUMNS_OF_C} FROM claims c JOIN ("
-             f"SELECT article_id, seq FROM claim_words WHERE space=? AND {where} GROUP BY article_id, seq "
-             f"HAVING COUNT(DISTINCT word) = ?) w ON c.space=? AND c.article_id=w.article_id AND c.seq=w.seq "
-             f"ORDER BY c.article_id{self._BY_BYTES}, c.seq")
+        q, args = self._postings(space, wanted, None)
+        q = f"SELECT {_CLAIM_COLUMNS_OF_C} FROM {q}"
+        if stances is not None:
+            where, more = self._any("c.stance", sorted(set(stances)))
+            q += f" AND {where}"
+            args += more
+        if negated is not None:
+            q += " AND c.negated=?"
+            args.append(bool(negated))
+        q += f" ORDER BY w.article_id{self._BY_BYTES}, w.seq"
+        if limit is not None and limit >= 0:
+            q += " LIMIT ?"
+            args.append(limit)
         with self._reading() as run:
-            rows = run(q, (space, *args, len(wanted), space))
-        return [self._claim(row) for row in rows]
+            return [self._claim(row) for row in run(q, args)]
+
+    def speaker_postings(self, space: str, words: Sequence[str], scan: int) -> list[tuple[str, int, str, str, bool]]:
+        """``(article_id, seq, speaker_key, stance, negated)`` of the claims called with every one of
+        ``words`` among the first ``scan`` claims (ledger order) called with the rarest of them: a
+        bounded look at who a role or mention ("the minister") names, without reading their claims."""
+        wanted = self._rarest_first(space, words)
+        if not wanted or scan <= 0:
+            return []
+        q, args = self._postings(space, wanted, scan)
+        with self._reading() as run:
+            rows = run(f"SELECT c.article_id, c.seq, c.speaker_key, c.stance, c.negated FROM {q} "
+                       f"ORDER BY w.article_id{self._BY_BYTES}, w.seq", args)
+        return [(a, int(n), k, st, bool(neg)) for a, n, k, st, neg in rows]
+
+    def _rarest_first(self, space: str, words: Sequence[str]) -> list[str]:
+        """The words, the one with fewest postings (counted up to a cap, from the index alone) first."""
+        wanted = sorted(set(words))
+        if len(wanted) > 1:
+            with self._reading() as run:
+                counts = {w: int(run("SELECT COUNT(*) FROM (SELECT 1 FROM claim_words WHERE space=? AND word=? LIMIT 10000) t",
+                                     (space, w))[0][0]) for w in wanted}
+            wanted.sort(key=lambda w: (counts[w], w))
+        return wanted
+
+    def _postings(self, space: str, wanted: Sequence[str], scan: int | None) -> tuple[str, list[Any]]:
+        """``claim_words w JOIN claims c WHERE ...``: the claims called with all ``wanted`` words, walked
+        along the postings of the first (optionally only its first ``scan``)."""
+        first, others = wanted[0], list(wanted[1:])
+        postings = "claim_words"
+        args: list[Any] = []
+        if scan is not None:
+            postings = (f"(SELECT space, article_id, seq FROM claim_words WHERE space=? AND word=? "
+                        f"ORDER BY article_id{self._BY_BYTES}, seq LIMIT ?)")
+            args += [space, first, scan]
+        q = (f"{postings} w JOIN claims c ON c.space=w.space AND c.article_id=w.article_id AND c.seq=w.seq WHERE w.space=?")
+        args.append(space)
+        if scan is None:
+            q += " AND w.word=?"
+            args.append(first)
+        if others:
+            where, more = self._any("x.word", others)
+            q += (" AND (SELECT COUNT(*) FROM claim_words x WHERE x.space=w.space AND x.article_id=w.article_id "
+                  f"AND x.seq=w.seq AND {where}) = ?")
+            args += [*more, len(others)]
+        return q, args
+
+    def speaker_keys(self, space: str) -> list[str]:
+        """Every named speaker's key (not the article-scoped 'ARTICLE#...' of a described one), read
+        from the speaker index alone: what folding a surname into a full name looks through."""
+        with self._reading() as run:
+            rows = run("SELECT DISTINCT speaker_key FROM claims WHERE space=? AND speaker_key != '' AND speaker_key NOT LIKE '%#%'", (space,))
+        return sorted(r[0] for r in rows)  # str order is UTF-8 byte order
+
+    def speaker_names(self, space: str, keys: Sequence[str], sample: int) -> dict[str, list[tuple[str, int, str]]]:
+        """Per key, ``(article_id, seq, speaker)`` of the first ``sample`` of its claims of each stance and
+        negation (all of them when it has no more), in ledger order: how a name is written, read
+        without reading every claim (the stances found by stepping through the speaker index)."""
+        out: dict[str, list[tuple[str, int, str]]] = {}
+        with self._reading() as run:
+            for key in sorted(set(keys)):
+                stances = run(
+                    "WITH RECURSIVE s(st) AS (SELECT MIN(stance) FROM claims WHERE space=? AND speaker_key=? UNION ALL "
+                    "SELECT (SELECT MIN(c.stance) FROM claims c WHERE c.space=? AND c.speaker_key=? AND c.stance > s.st) "
+                    "FROM s WHERE s.st IS NOT NULL) SELECT st FROM s WHERE st IS NOT NULL", (space, key, space, key))
+                rows = []
+                for (stance,) in stances:
+                    for neg in (False, True):
+                        rows += run(f"SELECT article_id, seq, speaker FROM claims WHERE space=? AND speaker_key=? AND stance=? "
+                                    f"AND negated=? ORDER BY article_id{self._BY_BYTES}, seq LIMIT ?", (space, key, stance, neg, sample))
+                out[key] = sorted((a, int(n), spk) for a, n, spk in rows)  # str order is UTF-8 byte order
+        return out
+
+    def ledger_places(
+        self, space: str, stances: Sequence[str], limit: int, *, keys: Sequence[str] | None = None, negated: bool | None = None,
+    ) -> list[tuple[str, int]]:
+        """``(article_id, seq)`` of the first ``limit`` claims (ledger order) of ``stances`` (and of the
+        speaker ``keys``, and ``negated``, when given): one ordered read of an index in the ledger's
+        order per stance (per key, stance and negation), each stopped at ``limit``, merged here. One
+        statement over all stances would either sort every claim of a frequent stance or walk the
+        whole ledger for a rare one."""
+        found: set[tuple[str, int]] = set()
+        negs: tuple[bool | None, ...] = (None,) if keys is None and negated is None else (
+            (False, True) if negated is None else (bool(negated),))
+        with self._reading() as run:
+            for key in (None,) if keys is None else sorted(set(keys)):
+                for stance in sorted(set(stances)):
+                    for neg in negs:
+                        q, args = "SELECT article_id, seq FROM claims WHERE space=?", [space]
+                        if key is not None:
+                            q += " AND speaker_key=?"
+                            args.append(key)
+                        q += " AND stance=?"
+                        args.append(stance)
+                        if neg is not None:
+                            q += " AND negated=?"
+                            args.append(neg)
+                        rows = run(f"{q} ORDER BY article_id{self._BY_BYTES}, seq LIMIT ?", (*args, limit))
+                        found.update((a, int(n)) for a, n in rows)
+        return sorted(found)[:limit]  # str order is code point order, which is UTF-8 byte order
+
+    def claim_places(self, space: str, stances: Sequence[str], article_ids: Sequence[str]) -> list[tuple[str, int, list[str]]]:
+        """``(article_id, seq, sentence_ids)`` of the claims of ``stances`` in ``article_ids``, in ledger
+        order: where claims are, to pick some before reading them whole (:meth:`claims_at`)."""
+        stances, article_ids = sorted(set(stances)), sorted(set(article_ids))
+        if not stances or not article_ids:
+            return []
+        wanted = set(stances)
+        out: list[tuple[str, int, list[str]]] = []
+        with self._reading() as run:
+            for part in self._batches(article_ids):
+                # the stance is filtered here: in SQL it could lead the planner to the stance index,
+                # which reads every claim of a frequent stance to find a few articles'
+                aw, aargs = self._any("article_id", part)
+                rows = run(f"SELECT article_id, seq, stance, sentence_ids FROM claims WHERE space=? AND {aw}", (space, *aargs))
+                out += [(a, int(n), list(self._from_json(ids))) for a, n, st, ids in rows if st in wanted]
+        return sorted(out, key=lambda r: (r[0], r[1]))  # str order is UTF-8 byte order
+
+    def claims_at(self, space: str, places: Sequence[tuple[str, int]]) -> list[Claim]:
+        """Claims by their ``(article_id, seq)``, in the order given (unknown places skipped)."""
+        by_article: dict[str, list[int]] = {}
+        for a, n in places:
+            by_article.setdefault(a, []).append(n)
+        found: dict[tuple[str, int], Claim] = {}
+        with self._reading() as run:
+            for a, seqs in by_article.items():
+                where, args = self._any("seq", sorted(set(seqs)))
+                for row in run(f"SELECT {CLAIM_COLUMNS} FROM claims WHERE space=? AND article_id=? AND {where}", (space, a, *args)):
+                    found[(row[1], int(row[2]))] = self._claim(row)
+        return [found[p] for p in places if p in found]
 
     def term_stats(self, space: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
         """The number of chunks in the space and, per term, how many of them contain it."""

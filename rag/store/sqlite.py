@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS claims (
     speaker_role TEXT NOT NULL DEFAULT '', speaker_key TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (space, article_id, seq)
 );
-CREATE INDEX IF NOT EXISTS claims_by_stance ON claims (space, stance);
+-- in the ledger's order, so a stance's first claims are read without reading (or sorting) all of them
+CREATE INDEX IF NOT EXISTS claims_by_stance ON claims (space, stance, article_id, seq);
 -- every word a claim's speaker is called by (name, role, mention): speaker questions read only their claims
 CREATE TABLE IF NOT EXISTS claim_words (
     space TEXT NOT NULL, word TEXT NOT NULL, article_id TEXT NOT NULL, seq INTEGER NOT NULL,
@@ -76,7 +77,7 @@ CREATE TABLE IF NOT EXISTS terms (space TEXT NOT NULL, term TEXT NOT NULL, df IN
 
 #: The catalogue's schema version (``PRAGMA user_version``). Each step of :data:`MIGRATIONS` brings
 #: a catalogue written by an older whosaid up to the next version, in one transaction.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 MIGRATIONS: dict[int, list[str]] = {
     # 1 -> 2: claims carry negation, the cue's lemma and the resolved speaker (issue 10)
     2: [
@@ -96,8 +97,16 @@ MIGRATIONS: dict[int, list[str]] = {
     # 4 -> 5: the "vectors may disagree" mark (issue 12); every existing space comes out marked, so its
     # first ingest reconciles once (an older whosaid reconciled at every start and kept no mark)
     5: ["ALTER TABLE spaces ADD COLUMN vectors_dirty INTEGER NOT NULL DEFAULT 1"],
+    # 5 -> 6 (issue 12): the stance index in the ledger's order (as PostgreSQL's), and claims by speaker,
+    # stance and negation in the ledger's order (in POST_SCHEMA)
+    6: ["DROP INDEX IF EXISTS claims_by_stance", "CREATE INDEX claims_by_stance ON claims (space, stance, article_id, seq)"],
 }
-POST_SCHEMA = "CREATE INDEX IF NOT EXISTS claims_by_speaker ON claims (space, speaker_key)"
+#: Indexes over columns that older schemas' migrations add: created after the steps.
+POST_SCHEMA = [
+    "CREATE INDEX IF NOT EXISTS claims_by_speaker ON claims (space, speaker_key)",
+    # a speaker's claims of one stance in the ledger's order: "what did X deny?" reads the first few, never all of X's
+    "CREATE INDEX IF NOT EXISTS claims_by_speaker_stance ON claims (space, speaker_key, stance, negated, article_id, seq)",
+]
 
 
 class SqliteCatalogue(SqlCatalogue):
@@ -217,7 +226,8 @@ class SqliteCatalogue(SqlCatalogue):
                 if version < 4:
                     rows = db.execute(f"SELECT {CLAIM_COLUMNS} FROM claims").fetchall()
                     self._add_claim_words([(r[0], r[2], self._claim(r)) for r in rows])
-            db.execute(POST_SCHEMA)
+            for statement in POST_SCHEMA:
+                db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- writes -------------------------------------------------------------------------------
