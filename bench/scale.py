@@ -71,6 +71,7 @@ sys.path[:] = [str(_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() !=
 import argparse  # noqa: E402
 import bisect  # noqa: E402
 import csv  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
@@ -488,14 +489,15 @@ class Builder:
         wall, cpu, scpu, extra = self._run_ingest(records, f"step-{self.state.get('pos', 0):07d}")
         self._record("real", len(items), before, wall, cpu, scpu, extra)
 
-    def probe(self, target: int) -> dict:
-        """Ingest the same 16 originals as fresh variants; cost per article at this archive size."""
+    def probe(self, target: int, tag: str = "") -> dict:
+        """Ingest the same 16 originals as fresh variants; cost per article at this archive size. A
+        ``tag`` makes them new again (another variant, other ids) for a probe of the same archive."""
         rng = random.Random(SEED)
         picks = rng.sample(range(len(self.records)), PROBE_ARTICLES)
-        v = 100_000 + target % 99_991
-        records = [{**variant_record(self.records[i], v), "id": f"probe{target}-{self.records[i]['id']}"} for i in picks]
+        v = 100_000 + (target + int(hashlib.sha256(tag.encode()).hexdigest()[:6], 16) * bool(tag)) % 99_991
+        records = [{**variant_record(self.records[i], v), "id": f"probe{target}{tag}-{self.records[i]['id']}"} for i in picks]
         before = self.sentences()
-        wall, cpu, scpu, extra = self._run_ingest(records, f"probe-{target}")
+        wall, cpu, scpu, extra = self._run_ingest(records, f"probe-{target}{tag}")
         after = self.sentences()
         self.state["sentences"] = after
         _save_state(self.mode, self.state)
@@ -1041,7 +1043,17 @@ def requery(args) -> int:
         else:
             mode = Mode(name, path)
         mode.start()
+        probe = None
         try:
+            if args.reprobe:  # ingest cost per article with this code (it writes 2 x 16 articles into the archive)
+                records = read_fakes()
+                builder = Builder(mode, records, [], args, _load_state(mode))
+                try:
+                    first = builder.probe(target, f"r{int(time.time())}a")  # may pay a reconcile a migration or kill asked for
+                    probe = builder.probe(target, f"r{int(time.time())}b")
+                    probe["first_probe"] = first
+                finally:
+                    builder.close()
             query = measure_queries(mode, questions)
             disk = mode.disk()
         finally:
@@ -1049,8 +1061,10 @@ def requery(args) -> int:
             if scratch:
                 shutil.rmtree(scratch, ignore_errors=True)
         rec = sizes[target]
-        rec.setdefault("earlier", []).append({"query": rec["query"], "disk": rec["disk"]})
+        rec.setdefault("earlier", []).append({"query": rec["query"], "disk": rec["disk"], **({"probe": rec["probe"]} if probe else {})})
         rec["query"], rec["disk"] = query, disk
+        if probe:
+            rec["probe"] = probe
         done.setdefault(name, {})[target] = rec
         print(f"[{name}] {_fmt_size(target)} again: {query['counts']['sentences']:,} sentences; retrieval p50/p95 "
               f"{query['retrieval_p50']:.0f}/{query['retrieval_p95']:.0f} ms (CPU {query['retrieval_cpu_p50']:.0f}/"
@@ -1087,6 +1101,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="measure the queries again (current code, back to back) on kept archives of those sizes, replacing their "
                          "query and disk figures in bench/results/scale.json; PATH is an embedded home or a server mode's root "
                          "(e.g. 1e5=/tmp/snap/home,server:1e4=/tmp/s/server)")
+    ap.add_argument("--reprobe", action="store_true",
+                    help="with --requery: also ingest the 16 probe articles again (twice, fresh variants) and replace the probe figures")
     ap.add_argument("--_worker", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._worker:
