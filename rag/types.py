@@ -45,6 +45,11 @@ class Chunk(BaseModel):
     text: str
 
 
+def sentence_index(sentence_id: str) -> int:
+    """The index part of a sentence id ('article:index'; an article id may itself hold colons)."""
+    return int(sentence_id.rsplit(":", 1)[1])
+
+
 class Claim(BaseModel):
     """Who said, denied, confirmed... what, in which sentences; extracted at ingest."""
 
@@ -75,7 +80,7 @@ class Claim(BaseModel):
 
     @property
     def sentence_indexes(self) -> list[int]:
-        return [int(s.rsplit(":", 1)[1]) for s in self.sentence_ids]
+        return [sentence_index(s) for s in self.sentence_ids]
 
     @property
     def reads(self) -> str:

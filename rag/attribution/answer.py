@@ -29,7 +29,7 @@ from rag.attribution.topics import TopicMatcher
 from rag.citations import strip_markers
 from rag.settings import AttributionSettings
 from rag.store import Store
-from rag.types import Candidate, Claim
+from rag.types import Candidate, Claim, sentence_index
 from rag.verify import plain_text
 
 
@@ -50,11 +50,6 @@ class LedgerAnswer:
     #: the question asks what a document says ("what does the water bulletin say about ...?"): answer
     #: from these articles' own sentences, not from claims
     documents: list[str] = field(default_factory=list)
-
-
-def _index(sentence_id: str) -> int:
-    """The sentence index of a claim's sentence id ("<article id>:<index>"), as Claim.sentence_indexes reads it."""
-    return int(sentence_id.rsplit(":", 1)[1])
 
 
 class AttributionAnswerer:
@@ -131,7 +126,7 @@ class AttributionAnswerer:
         for c in store.catalogue.chunks(store.space, list(dict.fromkeys(ids))):
             windows.setdefault(c.article_id, []).append((c.first, c.last))
         inside = [(aid, seq) for aid, seq, sids in store.catalogue.claim_places(store.space, stances, sorted(windows))
-                  if any(a <= _index(sid) <= b for sid in sids for a, b in windows[aid])]
+                  if any(a <= sentence_index(sid) <= b for sid in sids for a, b in windows[aid])]
         return store.catalogue.claims_at(store.space, inside)  # only the claims inside are read whole
 
     def answer(self, question: str) -> LedgerAnswer | None:
