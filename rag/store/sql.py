@@ -187,7 +187,7 @@ class SqlCatalogue(ABC):
                     found[r[0]] = _chunk(r)
         return [found[i] for i in ids if i in found]
 
-    #: Windows read per statement by :meth:`window_sentences` (4 parameters each).
+    #: Windows (:meth:`window_sentences`) or articles (:meth:`claims_at`) read per statement.
     WINDOWS_PER_READ: ClassVar[int] = 200
 
     def window_sentences(self, space: str, windows: Sequence[tuple[str, int, int]], dim: int) -> list[WindowRow]:
@@ -451,10 +451,17 @@ class SqlCatalogue(ABC):
         for a, n in places:
             by_article.setdefault(a, []).append(n)
         found: dict[tuple[str, int], Claim] = {}
+        articles = list(by_article.items())
         with self._reading() as run:
-            for a, seqs in by_article.items():
-                where, args = self._any("seq", sorted(set(seqs)))
-                for row in run(f"SELECT {CLAIM_COLUMNS} FROM claims WHERE space=? AND article_id=? AND {where}", (space, a, *args)):
+            # up to WINDOWS_PER_READ articles per statement, as window_sentences: a topic question
+            # picks claims in many articles, and on a server each statement is a round trip
+            for b in range(0, len(articles), self.WINDOWS_PER_READ):
+                clauses, args = [], []
+                for a, seqs in articles[b : b + self.WINDOWS_PER_READ]:
+                    where, more = self._any("seq", sorted(set(seqs)))
+                    clauses.append(f"(space=? AND article_id=? AND {where})")
+                    args += [space, a, *more]
+                for row in run(f"SELECT {CLAIM_COLUMNS} FROM claims WHERE {' OR '.join(clauses)}", args):
                     found[(row[1], int(row[2]))] = self._claim(row)
         return [found[p] for p in places if p in found]
 
