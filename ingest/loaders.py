@@ -307,12 +307,24 @@ def load_csv(path: Path, text: str) -> Iterator[Loaded | LoadError]:
         yield LoadError(str(path), None, "no records in the CSV file (only a header)")
 
 
-def load_docx(path: Path, data: bytes) -> Iterator[Loaded | LoadError]:
+def load_docx(path: Path, data: bytes, limits: IngestSettings | None = None) -> Iterator[Loaded | LoadError]:
     """Word (python-docx): the title is the core properties' title, else the first Title or Heading
     paragraph (then left out of the body); the other non-empty paragraphs are joined by blank lines,
     so the body is exactly the text the sentence offsets index. Tables, headers and footers are not read."""
+    import zipfile
+
     import docx
 
+    cap = (limits or IngestSettings()).max_file_bytes
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            inflated = sum(info.file_size for info in z.infolist())  # zipfile never inflates past these sizes
+    except (zipfile.BadZipFile, ValueError, OSError) as e:
+        yield LoadError(str(path), None, f"not a readable .docx file ({type(e).__name__}: {str(e)[:120]})")
+        return
+    if inflated > cap:  # a zip bomb would fill memory before python-docx saw a paragraph
+        yield LoadError(str(path), None, f".docx file unpacks to {_size(inflated)}, over the {_size(cap)} cap (WHOSAID_INGEST__MAX_FILE_BYTES)")
+        return
     try:
         document = docx.Document(io.BytesIO(data))
         props_title = (document.core_properties.title or "").strip()
@@ -334,7 +346,7 @@ def load_docx(path: Path, data: bytes) -> Iterator[Loaded | LoadError]:
     yield Loaded(Article(id=slug(path.stem), title=title or _title_from_name(path), text=body), str(path))
 
 
-def load_pdf(path: Path, data: bytes) -> Iterator[Loaded | LoadError]:
+def load_pdf(path: Path, data: bytes, limits: IngestSettings | None = None) -> Iterator[Loaded | LoadError]:
     """PDF via pypdfium2 (Google's PDFium: Apache-2.0/BSD, a wheel with the compiled library inside),
     rather than pdfplumber (MIT, pure Python over pdfminer.six: slower, and its character-level
     layout is not needed for running text). Not thread-safe: call it from one thread at a time. Each page's text is stripped and the pages are joined by blank
@@ -342,6 +354,7 @@ def load_pdf(path: Path, data: bytes) -> Iterator[Loaded | LoadError]:
     Title metadata, else the file name. A PDF without a text layer (a scan) is one error line."""
     import pypdfium2 as pdfium
 
+    max_chars = (limits or IngestSettings()).max_article_chars
     try:
         document = pdfium.PdfDocument(data)
     except Exception as e:  # noqa: BLE001 - PdfiumError and friends on a damaged, encrypted or non-PDF file
@@ -350,12 +363,19 @@ def load_pdf(path: Path, data: bytes) -> Iterator[Loaded | LoadError]:
     try:
         meta_title = (document.get_metadata_dict().get("Title") or "").strip()
         texts: list[str] = []
+        read = 0
         for number in range(len(document)):
             page = document[number]
             textpage = page.get_textpage()
             texts.append(_normalise_newlines(textpage.get_text_range()).replace("\x00", "").strip())
             textpage.close()
             page.close()
+            if texts[-1]:
+                read += len(texts[-1]) + (2 if read else 0)  # the rebuilt text's length so far
+            if read > max_chars:  # stop reading pages once the article cap is passed
+                yield LoadError(str(path), None, f"article text is over {max_chars:,} characters by page {number + 1} of "
+                                                 f"{len(document)}, over the cap (WHOSAID_INGEST__MAX_ARTICLE_CHARS)")
+                return
     except Exception as e:  # noqa: BLE001
         yield LoadError(str(path), None, f"cannot read the PDF's text ({str(e)[:120].rstrip('.') or type(e).__name__})")
         return
@@ -402,7 +422,7 @@ def load_file(path: Path, limits: IngestSettings | None = None, encoding: str | 
         yield data
         return
     if suffix in BINARY_LOADERS:
-        items = BINARY_LOADERS[suffix](path, data)
+        items = BINARY_LOADERS[suffix](path, data, limits)
         notices: tuple[str, ...] = ()
     else:
         decoded = _decode(path, data, lenient=suffix in RECORD_FORMATS, encoding=encoding)

@@ -15,6 +15,7 @@ import pytest
 from ingest.loaders import Loaded, LoadError, detect_encoding, load_file
 from ingest.pipeline import IngestReport, collect
 from ingest.sentences import split_sentences
+from rag.settings import IngestSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -200,6 +201,19 @@ def test_docx_broken_or_empty_is_one_line(tmp_path: Path) -> None:
     assert _error(empty).error == "no article text in the .docx file"
 
 
+def test_docx_that_unpacks_past_the_cap_is_refused_unread(tmp_path: Path) -> None:
+    import zipfile
+
+    bomb = _docx(tmp_path / "bomb.docx", [("A real paragraph. It is short.", None)])
+    with zipfile.ZipFile(bomb, "a", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("word/media/filler.bin", b"\0" * 2_000_000)  # compresses to a few KB
+    limits = IngestSettings(max_file_bytes=500_000)
+    assert bomb.stat().st_size < 500_000
+    e = _error(bomb, limits=limits)
+    assert e.error.startswith(".docx file unpacks to ") and "over the 500000 bytes cap" in e.error
+    assert _one(bomb).article.text == "A real paragraph. It is short."  # under the default cap it reads
+
+
 # -- PDF ----------------------------------------------------------------------------------------
 
 PDF_PAGES = [
@@ -250,6 +264,14 @@ def test_pdf_blank_pages_are_skipped_but_numbers_kept(tmp_path: Path) -> None:
     assert a.title == "Gap"  # no Title metadata: the file name
     assert [n for _, _, n in a.pages] == [1, 3]
     assert a.page_of(a.text.index("The opposition")) == 3
+
+
+def test_pdf_reading_stops_at_the_article_cap(tmp_path: Path) -> None:
+    p = _pdf(tmp_path / "long.pdf", PDF_PAGES)
+    first_page = len("\n".join(PDF_PAGES[0]))
+    assert first_page <= 100
+    e = _error(p, limits=IngestSettings(max_article_chars=100))
+    assert e.error == "article text is over 100 characters by page 2 of 3, over the cap (WHOSAID_INGEST__MAX_ARTICLE_CHARS)"
 
 
 def test_pdf_without_text_layer_or_not_a_pdf_is_one_line(tmp_path: Path) -> None:
