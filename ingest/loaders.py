@@ -1,11 +1,14 @@
-"""Loaders: files of .txt, .md, .html, .json, .jsonl and .csv become :class:`Article` records.
+"""Loaders: files of .txt, .md, .html, .json, .jsonl, .csv, .docx and .pdf become :class:`Article` records.
 
 Each loader yields either a :class:`Loaded` article or a :class:`LoadError` naming the file, the
 line where it applies, and the problem in one sentence. A bad record never stops the others.
+Text inputs that are not UTF-8 are decoded in the legacy encoding charset-normalizer finds (or the
+one the caller forces), and every article of such a file carries a notice naming it.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -19,7 +22,7 @@ from typing import Any, Iterator
 from rag.settings import IngestSettings
 from rag.types import Article
 
-SUPPORTED = (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".csv")
+SUPPORTED = (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".csv", ".docx", ".pdf")
 #: Field names other datasets use for ours (FA-KES: publisher/date).
 ALIASES = {"source": ("source", "publisher", "outlet"), "published": ("published", "date", "published_at"), "url": ("url", "link")}
 
@@ -29,6 +32,8 @@ class Loaded:
     article: Article
     path: str
     line: int | None = None
+    #: Things the reader should know that did not stop the article (the encoding it was read in).
+    notices: tuple[str, ...] = ()
 
     @property
     def origin(self) -> str:
@@ -55,7 +60,8 @@ def slug(text: str) -> str:
 RECORD_FORMATS = (".jsonl", ".csv")
 
 
-def _read_text(path: Path, lenient: bool = False, limits: IngestSettings | None = None) -> str | LoadError:
+def _read_bytes(path: Path, limits: IngestSettings | None = None) -> bytes | LoadError:
+    """The file's bytes, within the size cap; an empty file is an error."""
     cap = (limits or IngestSettings()).max_file_bytes
     try:
         size = path.stat().st_size
@@ -66,15 +72,80 @@ def _read_text(path: Path, lenient: bool = False, limits: IngestSettings | None 
         return LoadError(str(path), None, f"cannot read file: {e.strerror or e}")
     if not data.strip():
         return LoadError(str(path), None, "empty file")
-    if b"\x00" in data:
-        return LoadError(str(path), None, "binary file (contains NUL bytes), not text")
-    if lenient:
-        return data.decode("utf-8-sig", errors="surrogateescape")
+    return data
+
+
+#: Among encodings that read a file equally well, the Western ones win: the articles are English,
+#: and charset-normalizer ranks cp1250 (Polish) first for English text with a stray ``é``.
+PREFERRED_ENCODINGS = ("cp1252", "latin_1", "iso8859_15")
+def damaged_utf8(data: bytes) -> bool:
+    """Whether ``data`` (not valid UTF-8) is UTF-8 with a few bad bytes rather than legacy text: it
+    holds at least as many well-formed non-ASCII UTF-8 characters as bad bytes. Random bytes form a
+    few such characters by chance, legacy text almost never does (``Ã©`` in latin-1)."""
+    text = data.decode("utf-8", errors="surrogateescape")
+    bad = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
+    good = sum(1 for ch in text if ord(ch) > 0x7F) - bad
+    return good >= bad
+
+
+_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r"
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+
+
+def _plausible(data: bytes, encoding: str) -> bool:
+    """Text files in a legacy encoding keep ASCII as ASCII and hold no control characters; short
+    random bytes pass for UTF-16, EBCDIC or Shift JIS in the detector's eyes, and fail this."""
     try:
-        return data.decode("utf-8-sig")
+        return _ASCII.decode(encoding) == _ASCII.decode("ascii") and not _CONTROLS.search(data.decode(encoding))
+    except (UnicodeDecodeError, LookupError):
+        return False
+
+
+def detect_encoding(data: bytes) -> str | None:
+    """The legacy encoding ``data`` (not valid UTF-8) is written in, or None when nothing fits
+    (binary data) or when it is damaged UTF-8 (guessing would turn its good characters into mojibake)."""
+    if damaged_utf8(data):
+        return None
+    from charset_normalizer import from_bytes
+
+    matches = [m for m in from_bytes(data) if _plausible(data, m.encoding)]
+    if not matches:
+        return None
+    best = min(m.chaos for m in matches)
+    fits = [m for m in matches if m.chaos <= best + 0.01]
+    for preferred in PREFERRED_ENCODINGS:
+        if any(preferred in m.could_be_from_charset for m in fits):
+            return preferred
+    return fits[0].encoding
+
+
+def _decode(path: Path, data: bytes, lenient: bool = False, encoding: str | None = None) -> tuple[str, tuple[str, ...]] | LoadError:
+    """Text and notices. UTF-8 (with or without a byte-order mark) first; else the forced
+    ``encoding``, else the one detected. Record files left undetected are decoded leniently so one
+    bad byte fails only its own record."""
+    wide = encoding is not None and codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+    if b"\x00" in data and not wide:
+        return LoadError(str(path), None, "binary file (contains NUL bytes), not text")
+    if encoding is not None:
+        codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding  # a forced UTF-8 still drops a BOM
+        try:
+            return data.decode(codec), ()
+        except UnicodeDecodeError as e:
+            line = data[: e.start].count(b"\n") + 1
+            return LoadError(str(path), line, f"not valid {encoding} (byte 0x{data[e.start]:02x} at offset {e.start})")
+    try:
+        return data.decode("utf-8-sig"), ()
     except UnicodeDecodeError as e:
+        found = detect_encoding(data)
+        if found is not None:
+            return data.decode(found), (f"{path}: not UTF-8, read as {found} (detected; --encoding forces another)",)
+        if lenient:
+            return data.decode("utf-8-sig", errors="surrogateescape"), ()
         line = data[: e.start].count(b"\n") + 1
-        return LoadError(str(path), line, f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})")
+        if damaged_utf8(data):
+            return LoadError(str(path), line, f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}) "
+                                              "in a file that is otherwise UTF-8 (--encoding forces one)")
+        return LoadError(str(path), None, "binary file, not text (not UTF-8, and no text encoding fits)")
 
 
 def _size(n: int) -> str:
@@ -236,29 +307,138 @@ def load_csv(path: Path, text: str) -> Iterator[Loaded | LoadError]:
         yield LoadError(str(path), None, "no records in the CSV file (only a header)")
 
 
+def load_docx(path: Path, data: bytes, limits: IngestSettings | None = None) -> Iterator[Loaded | LoadError]:
+    """Word (python-docx): the title is the core properties' title, else the first Title or Heading
+    paragraph (then left out of the body); the other non-empty paragraphs are joined by blank lines,
+    so the body is exactly the text the sentence offsets index. Tables, headers and footers are not read."""
+    import zipfile
+
+    import docx
+
+    cap = (limits or IngestSettings()).max_file_bytes
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            inflated = sum(info.file_size for info in z.infolist())  # zipfile never inflates past these sizes
+    except (zipfile.BadZipFile, ValueError, OSError) as e:
+        yield LoadError(str(path), None, f"not a readable .docx file ({type(e).__name__}: {str(e)[:120]})")
+        return
+    if inflated > cap:  # a zip bomb would fill memory before python-docx saw a paragraph
+        yield LoadError(str(path), None, f".docx file unpacks to {_size(inflated)}, over the {_size(cap)} cap (WHOSAID_INGEST__MAX_FILE_BYTES)")
+        return
+    try:
+        document = docx.Document(io.BytesIO(data))
+        props_title = (document.core_properties.title or "").strip()
+        paragraphs = [(p.text, (p.style.name if p.style is not None else "") or "") for p in document.paragraphs]
+    except Exception as e:  # noqa: BLE001 - a zip or XML parser giving up on a hostile file is one error line
+        yield LoadError(str(path), None, f"not a readable .docx file ({type(e).__name__}: {str(e)[:120]})")
+        return
+    paragraphs = [(_normalise_newlines(text).strip(), style) for text, style in paragraphs]
+    paragraphs = [(text, style) for text, style in paragraphs if text]
+    title = props_title
+    if not title:
+        first = next((i for i, (_, style) in enumerate(paragraphs) if style == "Title" or style.startswith("Heading")), None)
+        if first is not None:
+            title = paragraphs.pop(first)[0]
+    body = "\n\n".join(text for text, _ in paragraphs)
+    if not body:
+        yield LoadError(str(path), None, "no article text in the .docx file")
+        return
+    yield Loaded(Article(id=slug(path.stem), title=title or _title_from_name(path), text=body), str(path))
+
+
+def load_pdf(path: Path, data: bytes, limits: IngestSettings | None = None) -> Iterator[Loaded | LoadError]:
+    """PDF via pypdfium2 (Google's PDFium: Apache-2.0/BSD, a wheel with the compiled library inside),
+    rather than pdfplumber (MIT, pure Python over pdfminer.six: slower, and its character-level
+    layout is not needed for running text). Not thread-safe: call it from one thread at a time. Each page's text is stripped and the pages are joined by blank
+    lines; ``Article.pages`` maps the character ranges to page numbers. The title is the document's
+    Title metadata, else the file name. A PDF without a text layer (a scan) is one error line."""
+    import pypdfium2 as pdfium
+
+    max_chars = (limits or IngestSettings()).max_article_chars
+    try:
+        document = pdfium.PdfDocument(data)
+    except Exception as e:  # noqa: BLE001 - PdfiumError and friends on a damaged, encrypted or non-PDF file
+        yield LoadError(str(path), None, f"not a readable PDF ({str(e)[:120].rstrip('.') or type(e).__name__})")
+        return
+    try:
+        meta_title = (document.get_metadata_dict().get("Title") or "").strip()
+        texts: list[str] = []
+        read = 0
+        for number in range(len(document)):
+            page = document[number]
+            textpage = page.get_textpage()
+            texts.append(_normalise_newlines(textpage.get_text_range()).replace("\x00", "").strip())
+            textpage.close()
+            page.close()
+            if texts[-1]:
+                read += len(texts[-1]) + (2 if read else 0)  # the rebuilt text's length so far
+            if read > max_chars:  # stop reading pages once the article cap is passed
+                yield LoadError(str(path), None, f"article text is over {max_chars:,} characters by page {number + 1} of "
+                                                 f"{len(document)}, over the cap (WHOSAID_INGEST__MAX_ARTICLE_CHARS)")
+                return
+    except Exception as e:  # noqa: BLE001
+        yield LoadError(str(path), None, f"cannot read the PDF's text ({str(e)[:120].rstrip('.') or type(e).__name__})")
+        return
+    finally:
+        document.close()
+    parts: list[str] = []
+    pages: list[tuple[int, int, int]] = []
+    offset = 0
+    for number, text in enumerate(texts, start=1):
+        if not text:
+            continue
+        if parts:
+            parts.append("\n\n")
+            offset += 2
+        parts.append(text)
+        pages.append((offset, offset + len(text), number))
+        offset += len(text)
+    if not pages:
+        yield LoadError(str(path), None, f"no text layer in the PDF ({len(texts)} page(s) of images: a scan?); "
+                                         "run OCR on it first (e.g. ocrmypdf)")
+        return
+    title = meta_title or _title_from_name(path)
+    yield Loaded(Article(id=slug(path.stem), title=title, text="".join(parts), pages=pages), str(path))
+
+
 LOADERS = {
     ".txt": load_txt, ".md": load_md, ".html": load_html, ".htm": load_html,
     ".json": load_json, ".jsonl": load_jsonl, ".csv": load_csv,
 }
+#: Formats read from their bytes (no text decoding).
+BINARY_LOADERS = {".docx": load_docx, ".pdf": load_pdf}
 
 
-def load_file(path: Path, limits: IngestSettings | None = None) -> Iterator[Loaded | LoadError]:
-    """Every article of one file, or one error line per bad record; within the caps of ``limits``."""
+def load_file(path: Path, limits: IngestSettings | None = None, encoding: str | None = None) -> Iterator[Loaded | LoadError]:
+    """Every article of one file, or one error line per bad record; within the caps of ``limits``.
+    ``encoding`` forces how text inputs are decoded (else UTF-8, else the detected legacy encoding)."""
     limits = limits or IngestSettings()
-    loader = LOADERS.get(path.suffix.lower())
-    if loader is None:
+    suffix = path.suffix.lower()
+    if suffix not in LOADERS and suffix not in BINARY_LOADERS:
         yield LoadError(str(path), None, f"unsupported file type '{path.suffix or '(none)'}' (expected {', '.join(SUPPORTED)})")
         return
-    text = _read_text(path, lenient=path.suffix.lower() in RECORD_FORMATS, limits=limits)
-    if isinstance(text, LoadError):
-        yield text
+    data = _read_bytes(path, limits)
+    if isinstance(data, LoadError):
+        yield data
         return
+    if suffix in BINARY_LOADERS:
+        items = BINARY_LOADERS[suffix](path, data, limits)
+        notices: tuple[str, ...] = ()
+    else:
+        decoded = _decode(path, data, lenient=suffix in RECORD_FORMATS, encoding=encoding)
+        if isinstance(decoded, LoadError):
+            yield decoded
+            return
+        text, notices = decoded
+        items = LOADERS[suffix](path, text)
     started = time.monotonic()
     try:
-        for item in loader(path, text):
+        for item in items:
             if isinstance(item, Loaded) and len(item.article.text) > limits.max_article_chars:
                 item = LoadError(item.path, item.line, f"article text is {len(item.article.text):,} characters, over the "
                                                        f"{limits.max_article_chars:,} cap (WHOSAID_INGEST__MAX_ARTICLE_CHARS)")
+            elif isinstance(item, Loaded) and notices:
+                item = Loaded(item.article, item.path, item.line, item.notices + notices)
             yield item
             if time.monotonic() - started > limits.max_file_seconds:
                 yield LoadError(str(path), None, f"reading stopped after the {limits.max_file_seconds:g} s cap "

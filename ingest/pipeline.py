@@ -28,6 +28,8 @@ class IngestReport:
     updated: int = 0
     unchanged: int = 0
     failed: list[LoadError] = field(default_factory=list)
+    #: One line per file read with a caveat (a legacy encoding), in input order, each once.
+    notices: list[str] = field(default_factory=list)
     added_ids: list[str] = field(default_factory=list)
     updated_ids: list[str] = field(default_factory=list)
 
@@ -37,6 +39,7 @@ class IngestReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "failed": [{"path": e.path, "line": e.line, "error": e.error} for e in self.failed],
+            **({"notices": list(self.notices)} if self.notices else {}),  # only when there are: old reports stay as they were
         }
 
     def summary(self) -> str:
@@ -81,18 +84,20 @@ def _sentence_vectors(p: Prepared, span_vecs: Sequence[np.ndarray], dim: int) ->
 
 
 def collect(
-    paths: Iterable[Path], report: IngestReport, extraction: str | None = None, limits: IngestSettings | None = None
+    paths: Iterable[Path], report: IngestReport, extraction: str | None = None, limits: IngestSettings | None = None,
+    encoding: str | None = None,
 ) -> list[tuple[Loaded, str]]:
     """Read every input. Failures go to the report; a repeated id is skipped when its content is
     identical and refused when it differs."""
     seen: dict[str, tuple[str, str]] = {}  # id -> (origin, version)
     out: list[tuple[Loaded, str]] = []
     for item in expand(list(paths)):
-        results = [item] if isinstance(item, LoadError) else load_file(item, limits)
+        results = [item] if isinstance(item, LoadError) else load_file(item, limits, encoding)
         for r in results:
             if isinstance(r, LoadError):
                 report.failed.append(r)
                 continue
+            report.notices.extend(n for n in r.notices if n not in report.notices)
             version = article_version(r.article, extraction)
             if r.article.id not in seen:
                 seen[r.article.id] = (r.origin, version)
@@ -113,14 +118,20 @@ def ingest(
     batch_articles: int = 64,
     on_error: Callable[[LoadError], None] | None = None,
     extractor: ClaimExtractor | None = None,
+    encoding: str | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> IngestReport:
     """Ingest files and folders into ``store``; safe to interrupt and run again. Holds the data
-    collection's write lock (:class:`rag.store.StoreBusy` when another writer has it)."""
+    collection's write lock (:class:`rag.store.StoreBusy` when another writer has it). ``encoding``
+    forces how text inputs are decoded (see :func:`ingest.loaders.load_file`)."""
     report = IngestReport()
     extractor = extractor or make_extractor(store)
     with store.writing():
         store.reconcile_if_marked()  # what a killed run left (vectors the catalogue does not list), only if one did
-        loaded = collect(paths, report, extractor.version, store.settings.ingest)
+        loaded = collect(paths, report, extractor.version, store.settings.ingest, encoding)
+        if on_notice:
+            for n in report.notices:
+                on_notice(n)
         if on_error:
             for e in report.failed:
                 on_error(e)

@@ -19,6 +19,17 @@ class Article(BaseModel):
     url: str = Field(default="", description="Where the article was published, if known")
     published: str = Field(default="", description="Publication date as given (ISO when the loader can tell)")
     text: str = Field(description="Body text; sentence offsets index into this string")
+    #: Not stored or hashed yet (excluded from dumps): the catalogue schema has no place for it.
+    pages: list[tuple[int, int, int]] = Field(
+        default_factory=list, exclude=True,
+        description="PDF inputs: (start, end, page number) character ranges of ``text``, in order; empty otherwise")
+
+    def page_of(self, offset: int) -> int | None:
+        """The page holding character ``offset`` (a sentence's start), or None without a page map."""
+        for start, end, page in self.pages:
+            if start <= offset < end:
+                return page
+        return None
 
 
 class Sentence(BaseModel):

@@ -132,9 +132,11 @@ CASES = {
     "empty": Case(_w("empty.txt", b""), "empty.txt", None, ["empty file"]),
     "whitespace": Case(_w("blank.txt", b"  \n\t\n   \r\n"), "blank.txt", None, ["empty file"]),
     "binary": Case(_w("photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00binary"), "photo.txt", None, ["binary", "NUL"]),
+    # a latin-1 byte in a UTF-8 file is damage, not a legacy encoding (legacy files: tests/test_inputs.py)
     "invalid-utf8": Case(
-        _w("latin1.txt", b"Cafe owner speaks\n\nThe caf\xe9 closed on Monday. Its owner blamed rent.\n"),
-        "latin1.txt", 3, ["not valid UTF-8", "0xe9", "offset 26"],
+        _w("damaged.txt", "Cafe owner speaks\n\nThe caf\xe9 closed on Monday. Its owner said \u201cno\u201d.\n".encode("utf-8")
+           .replace("caf\xe9".encode(), b"caf\xe9")),
+        "damaged.txt", 3, ["not valid UTF-8", "0xe9", "offset 26", "otherwise UTF-8"],
     ),
     "jsonl-malformed-line": Case(
         _w("mixed.jsonl", f"{GOOD_LINE_1}\n{{\"id\": \"line-2\", \"text\": \"unterminated\n{GOOD_LINE_3}\n"),
@@ -159,7 +161,9 @@ CASES = {
                        "c2,Second,\nc3,Third,The council rejected the tax. Debate was long.\n"),
         "rows.csv", 3, ["'text' field is empty"], ["c1", "c3"],
     ),
-    "unknown-extension": Case(_w("report.pdf", b"%PDF-1.4\n%fake\n"), "report.pdf", None, ["unsupported file type '.pdf'", ".txt"]),
+    "unknown-extension": Case(_w("report.pages", b"%PDF-1.4\n%fake\n"), "report.pages", None, ["unsupported file type '.pages'", ".txt"]),
+    "broken-pdf": Case(_w("report.pdf", b"%PDF-1.4\n%fake\n"), "report.pdf", None, ["not a readable PDF", "Data format error"]),
+    "broken-docx": Case(_w("memo.docx", b"The mayor said no."), "memo.docx", None, ["not a readable .docx file"]),
     "nonexistent": Case(_missing, "no-such-file.txt", None, ["no such file or folder"]),
     "duplicate-id": Case(_dups, "b/dup.txt", None, ["duplicate article id 'dup'", "a/dup.txt"], ["dup"]),
 }
@@ -227,10 +231,12 @@ def test_all_bad_inputs_in_one_run(tmp_path: Path, store: Store, stored: dict) -
 
 def test_invalid_utf8_on_one_jsonl_line_keeps_the_other_lines(tmp_path: Path, store: Store) -> None:
     p = tmp_path / "feed.jsonl"
-    p.write_bytes(f"{GOOD_LINE_1}\n".encode() + b'{"id": "bad", "text": "caf\xe9 closed."}\n' + f"{GOOD_LINE_3}\n".encode())
+    # the other lines are UTF-8 (“ ”), so the latin-1 byte is damage, not the file's encoding (see tests/test_inputs.py)
+    utf8_line = json.dumps({"id": "line-3", "text": "The bridge closed. Engineers found \u201ccracks\u201d."}, ensure_ascii=False)
+    p.write_bytes(f"{GOOD_LINE_1}\n".encode() + b'{"id": "bad", "text": "caf\xe9 closed."}\n' + f"{utf8_line}\n".encode())
     report = run([p], store)
     assert [(e.path, e.line) for e in report.failed] == [(str(p), 2)]
-    assert sorted(report.added_ids) == ["line-1", "line-3"]
+    assert sorted(report.added_ids) == ["line-1", "line-3"] and report.notices == []
 
 
 def test_csv_multiline_record_error_names_its_first_line(tmp_path: Path, store: Store) -> None:
@@ -470,9 +476,15 @@ def test_every_format_ingests_with_exact_offsets(tmp_path: Path, store: Store) -
     (d / "d.json").write_text(json.dumps([{"id": "d1", "text": "JSON body one. JSON body two."}]))
     (d / "e.jsonl").write_text(GOOD_LINE_1 + "\n")
     (d / "f.csv").write_text("id,publisher,date,text\nf1,Wire,2020-01-01,CSV body. More CSV.\n")
+    from tests.test_inputs import PDF_PAGES, _docx, _pdf
+
+    _docx(d / "g.docx", [("Word title", "Title"), ("Word body one. Word body two.", None), ("Word body three.", None)])
+    _pdf(d / "h.pdf", PDF_PAGES[:2], title="PDF title")
     report = run([d], store)
     assert report.failed == []
-    assert sorted(report.added_ids) == ["a", "b", "c", "d1", "f1", "line-1"]
+    assert sorted(report.added_ids) == ["a", "b", "c", "d1", "f1", "g", "h", "line-1"]
+    assert store.catalogue.article(store.space, "g").title == "Word title"
+    assert [s.text for s in store.catalogue.sentences(store.space, "h")][:2] == PDF_PAGES[0]
     rows = {r.id: r for r in store.catalogue.list_articles(store.space)}
     assert rows["f1"].source == "Wire" and rows["f1"].published == "2020-01-01"
     assert rows["c"].published == "2023-03-14"

@@ -65,20 +65,30 @@ def _store(home: Path | None, collection: str | None):
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Files or folders (recursive): .txt .md .html .json .jsonl .csv", show_default=False)],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Files or folders (recursive): .txt .md .html .json .jsonl .csv .docx .pdf", show_default=False)],
     collection: Collection = None,
     home: Home = None,
     as_json: AsJson = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr")] = True,
+    encoding: Annotated[Optional[str], typer.Option("--encoding", help="Read every text input in this encoding (e.g. cp1252) "
+                                                     "instead of UTF-8 or the one detected", show_default=False)] = None,
 ) -> None:
     """Ingest articles; unchanged ones are skipped, changed ones replaced. Exit 1 if any input failed."""
+    import codecs
     from ingest.pipeline import ingest as run_ingest
     from rag.embeddings import EmbedderError
     from rag.store import StoreBusy
 
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            _die(f"unknown encoding '{encoding}' (try utf-8, cp1252, latin-1)")
     store = _store(home, collection)
     try:
-        report = run_ingest(paths, store, progress=progress and sys.stderr.isatty(), on_error=lambda e: typer.echo(f"error: {e}", err=True))
+        report = run_ingest(paths, store, progress=progress and sys.stderr.isatty(), encoding=encoding,
+                            on_error=lambda e: typer.echo(f"error: {e}", err=True),
+                            on_notice=lambda n: typer.echo(f"notice: {n}", err=True))
     except EmbedderError as e:
         _die(str(e))
     except StoreBusy as e:

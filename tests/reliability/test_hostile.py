@@ -45,7 +45,8 @@ def run_hostile(tmp_path: Path, count: int, big: bool) -> dict:
     r = _cli(home, "ingest", str(folder), "--json", "--no-progress")
     assert r.returncode in (0, 1), r.stderr[-2000:]
     assert "Traceback" not in r.stderr and "Error:" not in r.stderr, r.stderr[-2000:]
-    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    said = [line for line in r.stderr.splitlines() if line.strip()]
+    lines = [line for line in said if not line.startswith(f"notice: {folder}/")]  # legacy encodings read, with a notice
     assert all(line.startswith(f"error: {folder}/") for line in lines), [x for x in lines if not x.startswith("error: ")][:5]
     report = json.loads(r.stdout)
     assert len(report["failed"]) == len(lines)
