@@ -164,6 +164,27 @@ def _normalise_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+#: A wire dateline at the start of a line near the top: "VALDORIA CITY, March 3, 2026 (Northern Wire Service) —".
+DATELINE = re.compile(
+    r"^[A-Z][A-Z .'-]{1,40}, (?P<date>[A-Z][a-z]{2,8}\.? \d{1,2}, \d{4}) \((?P<source>[^()\n]{2,60})\) [—–-]", re.MULTILINE
+)
+
+
+def dateline(body: str) -> tuple[str, str]:
+    """``(source, ISO date)`` from a wire dateline in the first lines of a plain-text article, else
+    empty strings: a .txt or .md file has no other place for them, and filters and timelines need both."""
+    m = DATELINE.search(body[:1000])
+    if not m:
+        return "", ""
+    try:
+        from dateutil import parser as dateparser
+
+        when = dateparser.parse(m["date"].replace(".", "")).date().isoformat()
+    except (ValueError, OverflowError):
+        return m["source"].strip(), ""
+    return m["source"].strip(), when
+
+
 def _title_from_name(path: Path) -> str:
     return re.sub(r"[-_]+", " ", path.stem).strip().capitalize() or path.stem
 
@@ -179,7 +200,8 @@ def load_txt(path: Path, text: str) -> Iterator[Loaded | LoadError]:
     if not body.strip():
         yield LoadError(str(path), None, "no article text after the title line")
         return
-    yield Loaded(Article(id=slug(path.stem), title=title, text=body), str(path))
+    source, published = dateline(body)
+    yield Loaded(Article(id=slug(path.stem), title=title, source=source, published=published, text=body), str(path))
 
 
 def load_md(path: Path, text: str) -> Iterator[Loaded | LoadError]:
@@ -195,7 +217,8 @@ def load_md(path: Path, text: str) -> Iterator[Loaded | LoadError]:
     if not body.strip():
         yield LoadError(str(path), None, "no article text after the title")
         return
-    yield Loaded(Article(id=slug(path.stem), title=title, text=body), str(path))
+    source, published = dateline(body)
+    yield Loaded(Article(id=slug(path.stem), title=title, source=source, published=published, text=body), str(path))
 
 
 def load_html(path: Path, text: str) -> Iterator[Loaded | LoadError]:

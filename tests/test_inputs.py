@@ -283,3 +283,16 @@ def test_pdf_without_text_layer_or_not_a_pdf_is_one_line(tmp_path: Path) -> None
     text = tmp_path / "text.pdf"
     text.write_text("The mayor said no.")
     assert _error(text).error.startswith("not a readable PDF (")
+
+
+def test_txt_dateline_gives_source_and_iso_date(tmp_path):
+    f = tmp_path / "story.txt"
+    f.write_text(
+        "Port Talks Resume\n\n[Fictional.]\nKESSEL, March 20, 2026 (Valdoria Ledger) — Talks resumed.\n", encoding="utf-8"
+    )
+    (loaded,) = list(load_file(f))
+    assert (loaded.article.source, loaded.article.published) == ("Valdoria Ledger", "2026-03-20")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("Title\n\nNo dateline here (Someone) — at all.\n", encoding="utf-8")
+    (loaded,) = list(load_file(plain))
+    assert (loaded.article.source, loaded.article.published) == ("", "")
