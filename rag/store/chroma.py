@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import numpy as np
 
@@ -85,15 +85,19 @@ class ChromaVectors:
     def count(self) -> int:
         return self._collection.count()
 
-    def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        """Nearest chunk ids with cosine similarity (1 - distance)."""
-        if n <= 0:
+    def query(self, vector: np.ndarray, n: int, articles: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """Nearest chunk ids with cosine similarity (1 - distance); with ``articles``, among those
+        articles' chunks only: a ``where`` on the ``article_id`` every chunk's metadata has carried since
+        the first release, which Chroma applies before its nearest-neighbour search."""
+        if n <= 0 or (articles is not None and not articles):
             return []
+        where = None if articles is None else (
+            {"article_id": next(iter(articles))} if len(articles) == 1 else {"article_id": {"$in": sorted(articles)}})
         # no count() first: Chroma 1.x answers an empty collection, or n above its size, with what it has,
         # and the count held the GIL in the Rust binding on every question (9% of a loaded server's samples)
         for attempt in range(QUERY_ATTEMPTS):
             try:
-                res = self._collection.query(query_embeddings=[vector], n_results=n, include=["distances"])
+                res = self._collection.query(query_embeddings=[vector], n_results=n, include=["distances"], where=where)
                 return [(i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0])]
             except Exception as e:  # noqa: BLE001 - Chroma raises InternalError, ValueError, ...
                 # An embedded index another process is persisting can be read half-written ("Error

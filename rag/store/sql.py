@@ -253,6 +253,13 @@ class SqlCatalogue(ABC):
             rows = run(f"SELECT id, title, source FROM articles WHERE space=? ORDER BY id{self._BY_BYTES}", (space,))
         return [tuple(r) for r in rows]
 
+    def article_meta(self, space: str) -> list[tuple[str, str, str, str, str]]:
+        """``(id, title, source, url, published)`` of every article, by id: what filters and exports read
+        of an article, without its body or a count of its sentences."""
+        with self._reading() as run:
+            rows = run(f"SELECT id, title, source, url, published FROM articles WHERE space=? ORDER BY id{self._BY_BYTES}", (space,))
+        return [tuple(r) for r in rows]
+
     def counts(self, space: str) -> dict[str, int]:
         with self._reading() as run:
             return {
