@@ -141,6 +141,16 @@ def test_retrieval_applies_the_filter_before_ranking_on_both_paths(engine: Engin
     qv = engine.store.embedder.embed_query(question)
     near = engine.store.nearest(qv, 3, {far})
     assert near and {c.article_id for c in engine.store.catalogue.chunks(engine.store.space, [i for i, _ in near])} == {far}
+    # past Chroma's where-list size, the same nearest chunks by deepening the collection's search
+    from rag.store.chroma import ChromaVectors
+
+    monkeypatch.setattr(ChromaVectors, "WHERE_IN_MOST", 0)
+    assert [i for i, _ in engine.store.nearest(qv, 3, {far})] == [i for i, _ in near]
+    wide = set(others)
+    monkeypatch.setattr(ChromaVectors, "WHERE_IN_MOST", 10_000)
+    by_where = engine.store.nearest(qv, 8, wide)
+    monkeypatch.setattr(ChromaVectors, "WHERE_IN_MOST", 0)
+    assert [i for i, _ in engine.store.nearest(qv, 8, wide)] == [i for i, _ in by_where]
 
 
 def test_a_filtered_question_answers_from_inside_the_filter(engine: Engine) -> None:
