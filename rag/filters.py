@@ -213,6 +213,15 @@ class FilterResolver:
                 cached = self._table = (generation, {r[0]: ArticleMeta(*r) for r in rows})
         return cached[1]
 
+    def sources(self) -> list[str]:
+        """The collection's outlets, each once, in alphabetical order (what a source picker offers)."""
+        return sorted({m.source.strip() for m in self.articles().values() if m.source.strip()}, key=str.casefold)
+
+    def date_range(self) -> tuple[str, str] | None:
+        """The first and last readable publication days, or None when no article has one."""
+        days = sorted(d for m in self.articles().values() if (d := m.day))
+        return (days[0], days[-1]) if days else None
+
     def resolve(self, filters: Filters, lookup: "SpeakerLookup | None" = None) -> Scope:
         """The scope of ``filters``: articles matching every filter, and the filtered speaker's claims."""
         table = self.articles() if (filters.sources or filters.since or filters.until or filters.articles) else None

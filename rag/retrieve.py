@@ -35,7 +35,7 @@ class HybridSearch:
 
     #: A filter matching at most this many articles has every sentence of them scored; a larger one
     #: restricts the dense and lexical searches to its articles (a Chroma ``where``, an SQL condition).
-    WHOLE_ARTICLES = 64
+    WHOLE_ARTICLES = 32
 
     def candidates(
         self, question: str, k: int | None = None, timings: dict[str, float] | None = None, articles: Sequence[str] | None = None,

@@ -97,6 +97,9 @@ def test_filters_resolve_to_the_articles_that_match_every_one(engine: Engine) ->
     assert PORT_SALE in reyland.articles and {c.speaker for c in reyland.speaker_claims} == {"Tomas Reyland", "Reyland"}
     assert resolver.resolve(Filters(speaker="tomas reyland")).articles == reyland.articles
     assert resolver.resolve(Filters(sources=["Nobody"])).empty
+    assert resolver.sources() == ["Coastal Broadcasting", "Meridian Press", "Northern Wire Service", "Southern Courier Agency",
+                                  "Southern Press Agency", "Sportwire", "TechDesk News Service"]
+    assert resolver.date_range() == ("2025-08-20", "2026-07-22")
 
 
 def test_articles_without_a_readable_date_are_left_out_by_any_date_filter(settings, hash_embedder, tmp_path) -> None:
@@ -141,16 +144,18 @@ def test_retrieval_applies_the_filter_before_ranking_on_both_paths(engine: Engin
     qv = engine.store.embedder.embed_query(question)
     near = engine.store.nearest(qv, 3, {far})
     assert near and {c.article_id for c in engine.store.catalogue.chunks(engine.store.space, [i for i, _ in near])} == {far}
-    # past Chroma's where-list size, the same nearest chunks by deepening the collection's search
+    # the dense search's three ways (Chroma's where, one read of the nearest 4n falling back to the where,
+    # deepening past the where-list size) give the same nearest chunks, for a small set and a large one
     from rag.store.chroma import ChromaVectors
 
-    monkeypatch.setattr(ChromaVectors, "WHERE_IN_MOST", 0)
-    assert [i for i, _ in engine.store.nearest(qv, 3, {far})] == [i for i, _ in near]
-    wide = set(others)
-    monkeypatch.setattr(ChromaVectors, "WHERE_IN_MOST", 10_000)
-    by_where = engine.store.nearest(qv, 8, wide)
-    monkeypatch.setattr(ChromaVectors, "WHERE_IN_MOST", 0)
-    assert [i for i, _ in engine.store.nearest(qv, 8, wide)] == [i for i, _ in by_where]
+    for wanted in ({far}, set(others)):
+        results = []
+        for try_deepening, where_in_most in ((10**9, 10**9), (0, 10**9), (0, 0)):
+            monkeypatch.setattr(ChromaVectors, "TRY_DEEPENING", try_deepening)
+            monkeypatch.setattr(ChromaVectors, "WHERE_IN_MOST", where_in_most)
+            results.append([i for i, _ in engine.store.nearest(qv, 8, wanted)])
+        chunks = engine.store.catalogue.chunks(engine.store.space, results[0])
+        assert results[0] and results[0] == results[1] == results[2] and {c.article_id for c in chunks} <= wanted
 
 
 def test_a_filtered_question_answers_from_inside_the_filter(engine: Engine) -> None:

@@ -120,7 +120,7 @@ class AttributionAnswerer:
         return pool
 
     #: A filter matching at most this many articles has all their claims of the asked stances read.
-    SCOPED_ARTICLES = 64
+    SCOPED_ARTICLES = 32
 
     def _scoped(self, query: AttributionQuery, stances: Sequence[str], lookup: SpeakerLookup, scope: Scope) -> list[Claim]:
         """The claims :meth:`candidates` reads under filters, every read restricted to them first (no

@@ -86,8 +86,11 @@ class ChromaVectors:
         return self._collection.count()
 
     #: Article sets up to this size go to Chroma as a ``where ... $in`` (its embedded SQLite refuses
-    #: past 32,766 values, and each value costs about 10 us); larger ones are searched by deepening.
+    #: past 32,766 values, and each value costs 10-30 us); larger ones are searched by deepening.
     WHERE_IN_MOST = 4000
+    #: Sets larger than this first try one unfiltered read of the nearest 4n: a set that is a large share
+    #: of the collection has its nearest n among them, for less than its ``$in`` list would cost.
+    TRY_DEEPENING = 128
 
     def query(self, vector: np.ndarray, n: int, articles: Collection[str] | None = None) -> list[tuple[str, float]]:
         """Nearest chunk ids with cosine similarity (1 - distance); with ``articles``, the nearest among
@@ -99,13 +102,17 @@ class ChromaVectors:
         result is the set's own nearest n, never a cut of the collection's."""
         if n <= 0 or (articles is not None and not articles):
             return []
-        if articles is not None and len(articles) > self.WHERE_IN_MOST:
-            return self._deepening(vector, n, articles)
+        if articles is not None and len(articles) > self.TRY_DEEPENING:
+            found = self._deepening(vector, n, articles, once=len(articles) <= self.WHERE_IN_MOST)
+            if found is not None:
+                return found
         where = None if articles is None else (
             {"article_id": next(iter(articles))} if len(articles) == 1 else {"article_id": {"$in": sorted(articles)}})
         return self._query(vector, n, where)
 
-    def _deepening(self, vector: np.ndarray, n: int, articles: Collection[str]) -> list[tuple[str, float]]:
+    def _deepening(self, vector: np.ndarray, n: int, articles: Collection[str], once: bool) -> list[tuple[str, float]] | None:
+        """The set's nearest n from the collection's nearest 4n, 16n, ... (each read whole, in order, so
+        the first n inside the set are its nearest n); with ``once``, None when the first read falls short."""
         wanted = articles if isinstance(articles, (set, frozenset)) else set(articles)
         m = 4 * n
         while True:
@@ -113,6 +120,8 @@ class ChromaVectors:
             inside = [(i, sim) for i, sim, meta in found if (meta or {}).get("article_id") in wanted]
             if len(inside) >= n or len(found) < m:
                 return inside[:n]
+            if once:
+                return None
             m *= 4
 
     def _query(self, vector: np.ndarray, n: int, where: dict | None, metadatas: bool = False) -> list:
