@@ -159,14 +159,12 @@ def test_retrieval_applies_the_filter_before_ranking_on_both_paths(engine: Engin
 
 
 def test_a_filtered_question_answers_from_inside_the_filter(engine: Engine) -> None:
-    question = "How many containers did the port handle last year?"
-    free = engine.ask(question)
-    assert not free.abstained
-    best = free.citations[0].article_id
-    inside = engine.ask(question, filters=Filters(articles=[PORT_SALE, "14-port-lease-talks-resume"]))
-    assert {c.article_id for c in inside.citations} <= {PORT_SALE, "14-port-lease-talks-resume"}
-    if best not in {PORT_SALE, "14-port-lease-talks-resume"}:
-        assert not {c.article_id for c in inside.citations} & {best}
+    """The best sentence overall lies outside the filter: the answer quotes the best one inside it."""
+    free = engine.ask("What was agreed?")
+    assert free.citations[0].article_id == "02-foreign-minister-confirms-envoy-talks"
+    for source, article in (("Sportwire", "06-club-denies-striker-transfer"), ("northern wire service", "08-generals-meet-at-border-crossing")):
+        inside = engine.ask("What was agreed?", filters=Filters(sources=[source]))
+        assert not inside.abstained and {c.article_id for c in inside.citations} == {article}
 
 
 def test_a_filter_that_matches_nothing_abstains_and_never_answers_unfiltered(engine: Engine) -> None:
@@ -178,7 +176,12 @@ def test_a_filter_that_matches_nothing_abstains_and_never_answers_unfiltered(eng
     assert events[-1].answer.text == "No articles match the filters (until 1990-12-31)."
 
 
-def test_attribution_answers_keep_to_the_filters(engine: Engine) -> None:
+@pytest.mark.parametrize("few", [32, 0], ids=["claims-of-few-articles-read-whole", "reads-restricted-by-speaker-topic-or-article"])
+def test_attribution_answers_keep_to_the_filters(engine: Engine, few: int, monkeypatch) -> None:
+    from rag.attribution.answer import AttributionAnswerer
+
+    monkeypatch.setattr(AttributionAnswerer, "SCOPED_ARTICLES", few)
+    monkeypatch.setattr(HybridSearch, "WHOLE_ARTICLES", few)
     dates = {a: m.day for a, m in engine.filters.articles().items()}
     free = engine.ask("Who denied what?")
     assert len({c.article_id for c in free.claims}) > 2
@@ -192,6 +195,11 @@ def test_attribution_answers_keep_to_the_filters(engine: Engine) -> None:
     # the asked speaker outside the filter: not reported there, said so with the filters
     out = engine.ask("What did Reyland deny?", filters=Filters(articles=[WATER]))
     assert out.abstained and "Filters: article: " + WATER in out.text and not out.claims
+    # a topic inside the filters, and the asked speaker with a filtered speaker who is someone else
+    topic = engine.ask("Who denied the port sale?", filters=Filters(sources=["Northern Wire Service"], until="2026-03"))
+    assert topic.claims and {c.article_id for c in topic.claims} <= {PORT_SALE, "14-port-lease-talks-resume"}
+    assert {c.speaker for c in topic.claims} == {"Tomas Reyland"}
+    assert engine.ask("What did Reyland deny?", filters=Filters(speaker="Greta Marsh")).abstained
 
 
 def test_the_ledger_under_filters(sample_store: Store) -> None:
