@@ -41,12 +41,12 @@ def _settings(home: Path | None, collection: str | None):
         _die(f"invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
 
 
-Sources = Annotated[list[str], typer.Option("--source", help="Only articles from this outlet (exact name, any case; repeatable)", show_default=False)]
-Since = Annotated[Optional[str], typer.Option("--since", help="Only articles published on or after this day: YYYY, YYYY-MM or YYYY-MM-DD "
+Sources = Annotated[list[str], typer.Option("--source", metavar="NAME", help="Only articles from this outlet (exact name, any case; repeatable)", show_default=False)]
+Since = Annotated[Optional[str], typer.Option("--since", metavar="DATE", help="Only articles published on or after this day: YYYY, YYYY-MM or YYYY-MM-DD "
                                               "(articles without a readable date are left out)", show_default=False)]
-Until = Annotated[Optional[str], typer.Option("--until", help="Only articles published on or before this day (inclusive): YYYY, YYYY-MM or YYYY-MM-DD",
+Until = Annotated[Optional[str], typer.Option("--until", metavar="DATE", help="Only articles published on or before this day (inclusive): YYYY, YYYY-MM or YYYY-MM-DD",
                                               show_default=False)]
-Articles = Annotated[list[str], typer.Option("--article", help="Only this article id (repeatable)", show_default=False)]
+Articles = Annotated[list[str], typer.Option("--article", metavar="ID", help="Only this article id (repeatable)", show_default=False)]
 AsCsv = Annotated[bool, typer.Option("--csv", help="Print CSV (spreadsheet-safe) on stdout")]
 AsJsonl = Annotated[bool, typer.Option("--jsonl", help="Print JSON Lines on stdout")]
 
@@ -144,7 +144,7 @@ def ask(
     since: Since = None,
     until: Until = None,
     article: Articles = [],
-    speaker: Annotated[Optional[str], typer.Option("--speaker", help="Only the articles where this speaker (name words or key) has claims; "
+    speaker: Annotated[Optional[str], typer.Option("--speaker", metavar="NAME", help="Only the articles where this speaker (name words or key) has claims; "
                                                    "attribution answers only from their claims", show_default=False)] = None,
     as_csv: AsCsv = False,
     as_jsonl: AsJsonl = False,
@@ -225,7 +225,7 @@ def list_articles(collection: Collection = None, home: Home = None, as_json: AsJ
 @app.command()
 def claims(
     stance: Annotated[Optional[str], typer.Option("--stance", help="deny, confirm, say, claim, rule_out, accuse, reveal, report, quote, warn, other", show_default=False)] = None,
-    speaker: Annotated[Optional[str], typer.Option("--speaker", help="Only this speaker's claims: name words ('Reyland', 'the harbour minister', "
+    speaker: Annotated[Optional[str], typer.Option("--speaker", metavar="NAME", help="Only this speaker's claims: name words ('Reyland', 'the harbour minister', "
                                                    "any case) or canonical key ('tomas reyland')", show_default=False)] = None,
     article: Articles = [],
     source: Sources = [],
