@@ -41,7 +41,8 @@ _GUARDED = ("=", "+", "-", "@", "\t", "\r", "'")
 def ledger_rows(store: "Store", claims: Sequence[Claim], meta: dict[str, ArticleMeta] | None = None) -> list[dict[str, Any]]:
     """One row per claim with its article's title, source, date and url and its sentences' text
     (read in batches: one statement per 200 articles' sentences)."""
-    meta = meta if meta is not None else {r[0]: ArticleMeta(*r) for r in store.catalogue.article_meta(store.space)}
+    if meta is None:  # only the claims' articles
+        meta = {r[0]: ArticleMeta(*r) for r in store.catalogue.article_meta(store.space, sorted({c.article_id for c in claims}))}
     wanted = sorted({(c.article_id, i) for c in claims for i in c.sentence_indexes})
     rows = store.catalogue.window_sentences(store.space, [(a, i, i) for a, i in wanted], store.embedder.dim)
     text = {(s.article_id, s.index): s.text for s, _, _, _ in rows}

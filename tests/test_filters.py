@@ -76,6 +76,8 @@ def test_lexical_search_inside_articles_ranks_only_their_chunks(cat, space) -> N
     assert [c.article_id for c in cat.claims(space, article_ids=sorted(many))] == ["rail"]
     assert [r[0] for r in cat.article_meta(space)] == ["port", "rail"]
     assert cat.article_meta(space)[1] == ("rail", "Rail strike confirmed", "Ledger", "https://news.example/rail", "2026-03-01")
+    assert cat.article_meta(space, ["rail", "nope"]) == cat.article_meta(space)[1:] and cat.article_meta(space, []) == []
+    assert [r[0] for r in cat.article_meta(space, sorted(many))] == ["rail"]
 
 
 # -- resolution and retrieval over the sample articles -------------------------------------------------------

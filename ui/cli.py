@@ -178,8 +178,11 @@ def ask(
                 typer.echo(f" {marks}" + ("" if event.supported else " (unsupported)") + " ", nl=False)
             elif isinstance(event, NoticeEvent):
                 typer.echo(f"\nnotice: {event.text}", err=True)
-        if export in ("csv", "jsonl"):
-            meta = engine.filters.articles()
+        if export in ("csv", "jsonl"):  # the cited articles' source and date
+            from rag.filters import ArticleMeta
+
+            cited = sorted({c.article_id for c in answer.citations}) if answer is not None else []
+            meta = {r[0]: ArticleMeta(*r) for r in store.catalogue.article_meta(store.space, cited)}
     except Exception as e:  # noqa: BLE001 - one clear line, never a traceback
         _die(f"could not answer the question ({type(e).__name__}: {str(e)[:200]})", 1)
     finally:

@@ -123,8 +123,9 @@ class Catalogue(Protocol):
         its sentences as :meth:`list_articles` does."""
         ...
 
-    def article_meta(self, space: str) -> list[tuple[str, str, str, str, str]]:
-        """``(id, title, source, url, published)`` of every article, by id (no body, no counting)."""
+    def article_meta(self, space: str, ids: Sequence[str] | None = None) -> list[tuple[str, str, str, str, str]]:
+        """``(id, title, source, url, published)`` of every article (or of those ``ids``), by id (no body,
+        no counting)."""
         ...
 
     def counts(self, space: str) -> dict[str, int]: ...
