@@ -57,15 +57,17 @@ class Prepared:
 
 def article_version(article: Article, extraction: str | None = None) -> str:
     """Hash of everything stored for an article, claim extraction included (its version is derived
-    from the lexicon and the construction code): equal hash, nothing to do."""
-    payload = json.dumps({**article.model_dump(), "extraction": extraction or extraction_version()}, sort_keys=True, ensure_ascii=False)
+    from the lexicon and the construction code): equal hash, nothing to do. An article without a page
+    map hashes as it did before pages were stored (schema 7), so only PDFs are ingested again once."""
+    fields = article.model_dump(exclude=set() if article.pages else {"pages"})
+    payload = json.dumps({**fields, "extraction": extraction or extraction_version()}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def prepare(loaded: Loaded, version: str, chunking: ChunkingSettings) -> Prepared:
     a = loaded.article
     sentences = [
-        Sentence(article_id=a.id, index=i, text=a.text[s:e], start=s, end=e)
+        Sentence(article_id=a.id, index=i, text=a.text[s:e], start=s, end=e, page=a.page_of(s))
         for i, (s, e) in enumerate(split_sentences(a.text))
     ]
     return Prepared(loaded, version, sentences, make_chunks(a.id, a.title, sentences, chunking))

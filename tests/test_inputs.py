@@ -254,8 +254,16 @@ def test_pdf_text_pages_and_exact_offsets(tmp_path: Path) -> None:
     want = {line: i for i, lines in enumerate(PDF_PAGES, start=1) for line in lines}
     assert {t: found.get(t) for t in want} == want
     assert a.page_of(len(a.text)) is None
-    # the page map is not part of what is stored or hashed yet
-    assert "pages" not in a.model_dump()
+    # the page map is stored and hashed with a PDF (schema 7); an article without one hashes as before
+    from ingest.pipeline import article_version
+
+    assert a.model_dump()["pages"] == a.pages
+    assert article_version(a, "x") != article_version(a.model_copy(update={"pages": []}), "x")
+    plain = a.model_copy(update={"pages": []})
+    import hashlib
+
+    before = json.dumps({**plain.model_dump(exclude={"pages"}), "extraction": "x"}, sort_keys=True, ensure_ascii=False)
+    assert article_version(plain, "x") == hashlib.sha256(before.encode()).hexdigest()[:16]
 
 
 def test_pdf_blank_pages_are_skipped_but_numbers_kept(tmp_path: Path) -> None:
@@ -296,3 +304,72 @@ def test_txt_dateline_gives_source_and_iso_date(tmp_path):
     plain.write_text("Title\n\nNo dateline here (Someone) — at all.\n", encoding="utf-8")
     (loaded,) = list(load_file(plain))
     assert (loaded.article.source, loaded.article.published) == ("", "")
+
+
+# -- PDF text quality: paragraphs, hyphens, running headers and footers ------------------------
+
+PARAGRAPH = ("The harbour minister denied on Monday that the port of Kessel would be sold to a foreign consortium, "
+             "calling the reports of a secret agreement speculation. The union warned of strikes at the docks if the sale "
+             "went ahead, and the opposition demanded a parliamentary inquiry into the long-standing consortium.")
+
+
+HEADINGS = ["The sale", "The union", "The inquiry", "The winter"]
+WORKS = ["dock", "crane", "quay", "road"]
+
+
+def _report_pdf(path: Path, pages: int = 4) -> Path:
+    """A report as offices print them: a running header and a "Page n of N" footer on every page, a
+    heading, a paragraph wrapped by the layout, and a word hyphenated by hand at a line's end."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_auto_page_break(False)
+    pdf.set_font("Helvetica", size=11)
+    for n in range(1, pages + 1):
+        pdf.add_page()
+        pdf.cell(0, 8, "Valdoria Ledger - Port Authority Annual Report 2026", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 8, HEADINGS[n - 1], new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 6, PARAGRAPH.replace("minister", f"minister (part {n})"), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, f"Officials said the {WORKS[n - 1]} work would con-", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, "tinue through the winter.", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_y(-20)
+        pdf.cell(0, 8, f"Page {n} of {pages}", align="C")
+    pdf.output(str(path))
+    return path
+
+
+def test_pdf_paragraphs_are_whole_hyphens_joined_running_matter_dropped(tmp_path: Path) -> None:
+    a = _one(_report_pdf(tmp_path / "annual.pdf")).article
+    assert "Annual Report" not in a.text and "Page 1 of 4" not in a.text and "of 4" not in a.text
+    first = a.text[a.pages[0][0] : a.pages[0][1]]
+    assert first == ("The sale\n" + PARAGRAPH.replace("minister", "minister (part 1)")
+                     + "\nOfficials said the dock work would continue through the winter.")
+    spans = split_sentences(a.text)
+    sentences = [a.text[s:e] for s, e in spans]
+    # a sentence the layout wrapped over two lines is one sentence, on its page
+    wrapped = "The union warned of strikes at the docks if the sale went ahead, and the opposition demanded a parliamentary inquiry into the long-standing consortium."
+    assert sentences.count(wrapped) == 4
+    assert [a.page_of(s) for (s, e) in spans if a.text[s:e] == wrapped] == [1, 2, 3, 4]
+    assert [t for t in sentences if t.startswith("Officials")] == [f"Officials said the {w} work would continue through the winter." for w in WORKS]
+    # exact offsets: every page range is the page's text and every sentence reads back
+    assert all(a.text[s:e] == t for (s, e), t in zip(spans, sentences))
+    assert [n for _, _, n in a.pages] == [1, 2, 3, 4] and a.pages[-1][1] == len(a.text)
+
+
+def test_pdf_two_pages_keep_a_repeated_line_and_a_hyphen_the_document_uses(tmp_path: Path) -> None:
+    """Under 3 pages nothing counts as running matter (a repeated line is content); a word the document
+    writes with a hyphen keeps it when it is split at that hyphen."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_auto_page_break(False)
+    pdf.set_font("Helvetica", size=11)
+    for _ in range(2):
+        pdf.add_page()
+        pdf.cell(0, 8, "Statement on the port", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, "The long-standing deal stands, the long-", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, "standing minister said.", new_x="LMARGIN", new_y="NEXT")
+    p = tmp_path / "two.pdf"
+    pdf.output(str(p))
+    a = _one(p).article
+    assert a.text == "\n\n".join(["Statement on the port\nThe long-standing deal stands, the long-standing minister said."] * 2)
