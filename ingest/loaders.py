@@ -22,7 +22,7 @@ from typing import Any, Iterator
 from rag.settings import IngestSettings
 from rag.types import Article
 
-SUPPORTED = (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".csv", ".docx", ".pdf")
+SUPPORTED = (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".csv", ".docx", ".pdf", ".xml", ".rss", ".atom", ".urls")
 #: Field names other datasets use for ours (FA-KES: publisher/date).
 ALIASES = {"source": ("source", "publisher", "outlet"), "published": ("published", "date", "published_at"), "url": ("url", "link")}
 
@@ -569,8 +569,34 @@ LOADERS = {
     ".txt": load_txt, ".md": load_md, ".html": load_html, ".htm": load_html,
     ".json": load_json, ".jsonl": load_jsonl, ".csv": load_csv,
 }
-#: Formats read from their bytes (no text decoding).
-BINARY_LOADERS = {".docx": load_docx, ".pdf": load_pdf}
+def _feed(path: Path, data: bytes, limits: IngestSettings | None = None) -> Iterator[Loaded | LoadError]:
+    from ingest.feeds import load_feed_file
+
+    return load_feed_file(path, data, limits)
+
+
+#: Formats read from their bytes (no text decoding; a feed's XML declares its own encoding).
+BINARY_LOADERS = {".docx": load_docx, ".pdf": load_pdf, ".xml": _feed, ".rss": _feed, ".atom": _feed}
+
+
+def load_source(source: Path | str, limits: IngestSettings | None = None, encoding: str | None = None) -> Iterator[Loaded | LoadError]:
+    """A file (:func:`load_file`) or an http(s) URL, read as an RSS or Atom feed."""
+    if isinstance(source, str):
+        from ingest.feeds import load_feed_url
+
+        return load_feed_url(source, limits)
+    return load_file(source, limits, encoding)
+
+
+def _text_items(path: Path, suffix: str, text: str, limits: IngestSettings) -> Iterator[Loaded | LoadError]:
+    """A text input's articles; a ``.urls`` file, or a ``.txt`` file whose every line (blank and ``#``
+    lines aside) is an http(s) URL, is a list of pages to fetch."""
+    if suffix in (".urls", ".txt"):
+        from ingest.feeds import load_url_list, url_list
+
+        if suffix == ".urls" or url_list(text) is not None:
+            return load_url_list(path, text, limits)
+    return LOADERS[suffix](path, text)
 
 
 def load_file(path: Path, limits: IngestSettings | None = None, encoding: str | None = None) -> Iterator[Loaded | LoadError]:
@@ -578,7 +604,7 @@ def load_file(path: Path, limits: IngestSettings | None = None, encoding: str | 
     ``encoding`` forces how text inputs are decoded (else UTF-8, else the detected legacy encoding)."""
     limits = limits or IngestSettings()
     suffix = path.suffix.lower()
-    if suffix not in LOADERS and suffix not in BINARY_LOADERS:
+    if suffix not in LOADERS and suffix not in BINARY_LOADERS and suffix != ".urls":
         yield LoadError(str(path), None, f"unsupported file type '{path.suffix or '(none)'}' (expected {', '.join(SUPPORTED)})")
         return
     data = _read_bytes(path, limits)
@@ -594,7 +620,7 @@ def load_file(path: Path, limits: IngestSettings | None = None, encoding: str | 
             yield decoded
             return
         text, notices = decoded
-        items = LOADERS[suffix](path, text)
+        items = _text_items(path, suffix, text, limits)
     started = time.monotonic()
     try:
         for item in items:
@@ -612,10 +638,12 @@ def load_file(path: Path, limits: IngestSettings | None = None, encoding: str | 
         yield LoadError(str(path), None, f"cannot read the file ({type(e).__name__}: {str(e)[:120]})")
 
 
-def expand(paths: list[Path]) -> Iterator[Path | LoadError]:
+def expand(paths: list[Path | str]) -> Iterator[Path | str | LoadError]:
     """Files named directly, and files under folders (recursively, sorted, hidden ones skipped),
-    each once even when named twice or reached through a folder and directly."""
+    each once even when named twice or reached through a folder and directly; http(s) URLs (str)
+    pass through, each once."""
     seen: set[Path] = set()
+    urls: set[str] = set()
 
     def once(f: Path) -> bool:
         key = f.resolve()
@@ -625,7 +653,11 @@ def expand(paths: list[Path]) -> Iterator[Path | LoadError]:
         return True
 
     for p in paths:
-        if p.is_dir():
+        if isinstance(p, str):
+            if p not in urls:
+                urls.add(p)
+                yield p
+        elif p.is_dir():
             for f in sorted(p.rglob("*")):
                 rel = f.relative_to(p).parts
                 if f.is_file() and not any(part.startswith(".") for part in rel) and once(f):

@@ -16,7 +16,7 @@ import numpy as np
 
 from ingest.chunking import make_chunks
 from ingest.claims import ClaimExtractor, extraction_version
-from ingest.loaders import Loaded, LoadError, expand, load_file
+from ingest.loaders import Loaded, LoadError, expand, load_source
 from ingest.sentences import split_sentences
 from rag.settings import ChunkingSettings, IngestSettings
 from rag.store import ArticleWrite, Store
@@ -86,7 +86,7 @@ def _sentence_vectors(p: Prepared, span_vecs: Sequence[np.ndarray], dim: int) ->
 
 
 def collect(
-    paths: Iterable[Path], report: IngestReport, extraction: str | None = None, limits: IngestSettings | None = None,
+    paths: Iterable[Path | str], report: IngestReport, extraction: str | None = None, limits: IngestSettings | None = None,
     encoding: str | None = None,
 ) -> list[tuple[Loaded, str]]:
     """Read every input. Failures go to the report; a repeated id is skipped when its content is
@@ -94,7 +94,7 @@ def collect(
     seen: dict[str, tuple[str, str]] = {}  # id -> (origin, version)
     out: list[tuple[Loaded, str]] = []
     for item in expand(list(paths)):
-        results = [item] if isinstance(item, LoadError) else load_file(item, limits, encoding)
+        results = [item] if isinstance(item, LoadError) else load_source(item, limits, encoding)
         for r in results:
             if isinstance(r, LoadError):
                 report.failed.append(r)
@@ -113,7 +113,7 @@ def collect(
 
 
 def ingest(
-    paths: Iterable[Path],
+    paths: Iterable[Path | str],
     store: Store,
     *,
     progress: bool = True,
@@ -122,13 +122,15 @@ def ingest(
     extractor: ClaimExtractor | None = None,
     encoding: str | None = None,
     on_notice: Callable[[str], None] | None = None,
+    lock_wait: float = 0.0,
 ) -> IngestReport:
     """Ingest files and folders into ``store``; safe to interrupt and run again. Holds the data
     collection's write lock (:class:`rag.store.StoreBusy` when another writer has it). ``encoding``
-    forces how text inputs are decoded (see :func:`ingest.loaders.load_file`)."""
+    forces how text inputs are decoded (see :func:`ingest.loaders.load_file`). A ``str`` path is an
+    http(s) URL, read as a feed; ``lock_wait`` is how long to wait for another writer."""
     report = IngestReport()
     extractor = extractor or make_extractor(store)
-    with store.writing():
+    with store.writing(lock_wait):
         store.reconcile_if_marked()  # what a killed run left (vectors the catalogue does not list), only if one did
         loaded = collect(paths, report, extractor.version, store.settings.ingest, encoding)
         if on_notice:

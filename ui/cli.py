@@ -63,9 +63,18 @@ def _store(home: Path | None, collection: str | None):
     return Store(settings, embedder)
 
 
+def _sources(args: list[str]) -> list[Path | str]:
+    """Command-line inputs: an http(s) URL stays a string (a feed to fetch), anything else is a path."""
+    from ingest.web import is_url
+
+    return [a if is_url(a) else Path(a) for a in args]
+
+
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Files or folders (recursive): .txt .md .html .json .jsonl .csv .docx .pdf", show_default=False)],
+    paths: Annotated[list[str], typer.Argument(metavar="PATH|FEED_URL", help="Files or folders (recursive): .txt .md .html .json "
+                                              ".jsonl .csv .docx .pdf, feeds (.xml .rss .atom), URL lists (.urls); or an RSS/Atom feed's "
+                                              "http(s) URL", show_default=False)],
     collection: Collection = None,
     home: Home = None,
     as_json: AsJson = False,
@@ -86,7 +95,7 @@ def ingest(
             _die(f"unknown encoding '{encoding}' (try utf-8, cp1252, latin-1)")
     store = _store(home, collection)
     try:
-        report = run_ingest(paths, store, progress=progress and sys.stderr.isatty(), encoding=encoding,
+        report = run_ingest(_sources(paths), store, progress=progress and sys.stderr.isatty(), encoding=encoding,
                             on_error=lambda e: typer.echo(f"error: {e}", err=True),
                             on_notice=lambda n: typer.echo(f"notice: {n}", err=True))
     except EmbedderError as e:
@@ -153,7 +162,8 @@ def ask(
             typer.echo(f"notice: {answer.notice}", err=True)
         typer.echo(answer.text)
     for c in answer.citations:
-        typer.echo(f"  [{c.marker}] {c.title} ({c.article_id}, sentence {c.sentence_index}, chars {c.start}-{c.end})")
+        page = f"page {c.page}, " if c.page is not None else ""
+        typer.echo(f"  [{c.marker}] {c.title} ({c.article_id}, {page}sentence {c.sentence_index}, chars {c.start}-{c.end})")
 
 
 @app.command("list")
