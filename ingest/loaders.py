@@ -330,10 +330,49 @@ def load_csv(path: Path, text: str) -> Iterator[Loaded | LoadError]:
         yield LoadError(str(path), None, "no records in the CSV file (only a header)")
 
 
+def _docx_blocks(document: Any) -> Iterator[tuple[str, str]]:
+    """``(text, style name)`` of the body's paragraphs and table rows in reading order (python-docx
+    lists paragraphs and tables apart; the body's XML children keep their order). Nested tables are
+    read inside their cell."""
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    def cell_text(cell: Any) -> str:
+        parts = [p.text.strip() for p in cell.paragraphs]
+        parts += [row for t in cell.tables for row in rows(t)]
+        return " ".join(p for p in parts if p)
+
+    def rows(table: Any) -> list[str]:
+        out = []
+        for row in table.rows:
+            cells, seen = [], set()
+            for cell in row.cells:
+                if id(cell._tc) in seen:  # a merged cell is listed once per grid column it spans
+                    continue
+                seen.add(id(cell._tc))
+                cells.append(cell_text(cell))
+            text = " | ".join(c for c in cells if c)
+            if text:
+                out.append(text)
+        return out
+
+    body = document.element.body
+    for child in body.iterchildren():
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            p = Paragraph(child, document)
+            yield p.text, (p.style.name if p.style is not None else "") or ""
+        elif tag == "tbl":
+            for text in rows(Table(child, document)):
+                yield text, "Table"
+
+
 def load_docx(path: Path, data: bytes, limits: IngestSettings | None = None) -> Iterator[Loaded | LoadError]:
     """Word (python-docx): the title is the core properties' title, else the first Title or Heading
     paragraph (then left out of the body); the other non-empty paragraphs are joined by blank lines,
-    so the body is exactly the text the sentence offsets index. Tables, headers and footers are not read."""
+    so the body is exactly the text the sentence offsets index. A table's rows come where the table
+    stands, each row one paragraph of its cells' text joined by " | " (a merged cell once). Headers
+    and footers are not read."""
     import zipfile
 
     import docx
@@ -351,7 +390,7 @@ def load_docx(path: Path, data: bytes, limits: IngestSettings | None = None) -> 
     try:
         document = docx.Document(io.BytesIO(data))
         props_title = (document.core_properties.title or "").strip()
-        paragraphs = [(p.text, (p.style.name if p.style is not None else "") or "") for p in document.paragraphs]
+        paragraphs = list(_docx_blocks(document))
     except Exception as e:  # noqa: BLE001 - a zip or XML parser giving up on a hostile file is one error line
         yield LoadError(str(path), None, f"not a readable .docx file ({type(e).__name__}: {str(e)[:120]})")
         return

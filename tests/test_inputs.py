@@ -373,3 +373,25 @@ def test_pdf_two_pages_keep_a_repeated_line_and_a_hyphen_the_document_uses(tmp_p
     pdf.output(str(p))
     a = _one(p).article
     assert a.text == "\n\n".join(["Statement on the port\nThe long-standing deal stands, the long-standing minister said."] * 2)
+
+
+def test_docx_tables_are_read_where_they_stand_cells_joined(tmp_path: Path) -> None:
+    import docx
+
+    d = docx.Document()
+    d.add_paragraph("Port figures", style="Title")
+    d.add_paragraph("The authority published its figures on Monday.")
+    table = d.add_table(rows=3, cols=3)
+    for r, row in enumerate([["Year", "Ships", "Note"], ["2025", "412", "a record, the authority said"], ["2024", "", ""]]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    merged = table.cell(2, 1).merge(table.cell(2, 2))
+    merged.text = "no figures"
+    d.add_paragraph("The union disputed the figures.")
+    p = tmp_path / "figures.docx"
+    d.save(str(p))
+    a = _one(p).article
+    assert a.title == "Port figures"
+    assert a.text == ("The authority published its figures on Monday.\n\nYear | Ships | Note\n\n2025 | 412 | a record, the authority said"
+                      "\n\n2024 | no figures\n\nThe union disputed the figures.")
+    assert "2025 | 412 | a record, the authority said" in [a.text[s:e] for s, e in split_sentences(a.text)]
