@@ -113,6 +113,48 @@ def ingest(
 
 
 @app.command()
+def watch(
+    target: Annotated[str, typer.Argument(metavar="PATH|FEED_URL", help="A folder, a file (a feed, a URL list...) or an RSS/Atom "
+                                          "feed's http(s) URL", show_default=False)],
+    every: Annotated[str, typer.Option("--every", help="Time between rounds: 30s, 10m, 1h")] = "10m",
+    once: Annotated[bool, typer.Option("--once", help="One round, then exit (1 if anything failed)")] = False,
+    collection: Collection = None,
+    home: Home = None,
+    encoding: Annotated[Optional[str], typer.Option("--encoding", help="Read every text input in this encoding", show_default=False)] = None,
+) -> None:
+    """Ingest TARGET now and every --every: what is new or changed, one line per round. Ctrl-C or
+    SIGTERM stops it (exit 0)."""
+    import signal
+
+    from ingest.watch import parse_every, watch as run_watch
+
+    try:
+        seconds = parse_every(every)
+    except ValueError as e:
+        _die(str(e))
+    sources = _sources([target])
+    store = _store(home, collection)
+
+    def stop(signum, frame):  # SIGTERM ends the watch as Ctrl-C does: between writes, each article whole
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        ok = run_watch(sources[0], store, every=seconds, once=once, encoding=encoding,
+                       say=lambda line: typer.echo(line),
+                       on_error=lambda e: typer.echo(f"error: {e}", err=True),
+                       on_notice=lambda n: typer.echo(f"notice: {n}", err=True))
+    except KeyboardInterrupt:
+        typer.echo("watch stopped", err=True)
+        ok = True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        store.close()
+    if once and not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in quotes", show_default=False)],
     collection: Collection = None,
