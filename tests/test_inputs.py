@@ -395,3 +395,49 @@ def test_docx_tables_are_read_where_they_stand_cells_joined(tmp_path: Path) -> N
     assert a.text == ("The authority published its figures on Monday.\n\nYear | Ships | Note\n\n2025 | 412 | a record, the authority said"
                       "\n\n2024 | no figures\n\nThe union disputed the figures.")
     assert "2025 | 412 | a record, the authority said" in [a.text[s:e] for s, e in split_sentences(a.text)]
+
+
+# -- pages in citations, the CLI and the API -----------------------------------------------------
+
+
+def test_citations_give_the_pdf_page_in_ask_json_the_cli_line_and_the_api(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from rag.embeddings import MiniLMOnnxEmbedder
+    from rag.engine import Engine
+    from rag.settings import Settings
+    from rag.store import Store
+    from ui.server import create_app
+
+    src = tmp_path / "in"
+    src.mkdir()
+    pages = [["The harbour minister denied that the port would be sold.", "The union warned of strikes at the docks."],
+             ["Officials said the talks would resume in April."],
+             ["According to the port authority, 412 ships called at Kessel last year.", "The figure was a record."]]
+    _pdf(src / "harbour-report.pdf", pages, title="Harbour report")
+    (src / "note.txt").write_text("Dock note\n\nThe ferry timetable changes in May.\n")
+    home = tmp_path / "home"
+    env = {**os.environ, "WHOSAID_HOME": str(home)}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "ui.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+    assert run("ingest", str(src), "--no-progress").returncode == 0
+    out = json.loads(run("ask", "How many ships called at Kessel last year?", "--json").stdout)
+    cited = {c["text"]: c["page"] for c in out["citations"]}
+    assert cited["According to the port authority, 412 ships called at Kessel last year."] == 3
+    line = [x for x in run("ask", "How many ships called at Kessel last year?").stdout.splitlines() if "412" not in x and "harbour-report" in x]
+    assert line and ", page 3, sentence " in line[0]
+    ferry = json.loads(run("ask", "When does the ferry timetable change?", "--json").stdout)
+    assert [c["page"] for c in ferry["citations"] if c["article_id"] == "note"] == [None]
+    store = Store(Settings(home=home), MiniLMOnnxEmbedder())
+    try:
+        client = TestClient(create_app(Settings(home=home), engine_factory=lambda s, name: Engine(store)))
+        body = client.get("/api/articles/harbour-report").json()
+        assert [p["page"] for p in body["pages"]] == [1, 2, 3]
+        assert [(s["text"], s["page"]) for s in body["sentences"]][-2:] == [
+            ("According to the port authority, 412 ships called at Kessel last year.", 3), ("The figure was a record.", 3)]
+        assert all(body["text"][p["start"] : p["end"]] for p in body["pages"])
+        assert client.get("/api/articles/note").json()["pages"] == []
+    finally:
+        store.close()
