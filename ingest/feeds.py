@@ -93,24 +93,30 @@ def feed_articles(origin: str, data: bytes) -> Iterator[Loaded | LoadError]:
     if not parsed.entries:
         yield LoadError(origin, None, f"feed '{feed_title}' has no entries")
     for n, entry in enumerate(parsed.entries, start=1):
-        link = str(entry.get("link") or "").strip()
-        title = html_to_text(str(entry.get("title") or "")).replace("\n\n", " ")
-        key = str(entry.get("id") or "").strip() or link
-        name = title or key or f"entry {n}"
-        if not key:
-            yield LoadError(origin, n, f"feed '{feed_title}': entry '{name}' has no id and no link, so it cannot be kept apart from others")
-            continue
-        if ":" not in key:  # a bare guid ("1234") is unique only within its feed
-            key = f"{home}#{key}"
-        contents = [str(c.get("value") or "") for c in entry.get("content") or []]
-        html = max(contents, key=len, default="") or str(entry.get("summary") or entry.get("description") or "")
-        text = html_to_text(html)
-        if not text:
-            yield LoadError(origin, n, f"feed '{feed_title}': entry '{name}' has no text")
-            continue
-        article = Article(id=article_id(key, link), title=title or name, source=feed_title, url=link,
-                          published=_iso_day(entry), text=text)
-        yield Loaded(article, origin, n)
+        try:
+            yield _entry(origin, feed_title, home, n, entry)
+        except Exception as e:  # noqa: BLE001 - one odd entry is its own error line, not the feed's
+            yield LoadError(origin, n, f"feed '{feed_title}': entry {n} cannot be read ({type(e).__name__}: {str(e)[:120]})")
+
+
+def _entry(origin: str, feed_title: str, home: str, n: int, entry: Any) -> Loaded | LoadError:
+    """One feed entry as an article, or the line saying why it is not one."""
+    link = str(entry.get("link") or "").strip()
+    title = html_to_text(str(entry.get("title") or "")).replace("\n\n", " ")
+    key = str(entry.get("id") or "").strip() or link
+    name = title or key or f"entry {n}"
+    if not key:
+        return LoadError(origin, n, f"feed '{feed_title}': entry '{name}' has no id and no link, so it cannot be kept apart from others")
+    if ":" not in key:  # a bare guid ("1234") is unique only within its feed
+        key = f"{home}#{key}"
+    contents = [str(c.get("value") or "") for c in entry.get("content") or []]
+    html = max(contents, key=len, default="") or str(entry.get("summary") or entry.get("description") or "")
+    text = html_to_text(html)
+    if not text:
+        return LoadError(origin, n, f"feed '{feed_title}': entry '{name}' has no text")
+    article = Article(id=article_id(key, link), title=title or name, source=feed_title, url=link,
+                      published=_iso_day(entry), text=text)
+    return Loaded(article, origin, n)
 
 
 def load_feed_file(path: Path, data: bytes, limits: IngestSettings | None = None) -> Iterator[Loaded | LoadError]:

@@ -625,7 +625,8 @@ def load_source(source: Path | str, limits: IngestSettings | None = None, encodi
     if isinstance(source, str):
         from ingest.feeds import load_feed_url
 
-        return load_feed_url(source, limits)
+        limits = limits or IngestSettings()
+        return _capped(load_feed_url(source, limits), source, limits)
     return load_file(source, limits, encoding)
 
 
@@ -662,6 +663,13 @@ def load_file(path: Path, limits: IngestSettings | None = None, encoding: str | 
             return
         text, notices = decoded
         items = _text_items(path, suffix, text, limits)
+    yield from _capped(items, str(path), limits, notices)
+
+
+def _capped(items: Iterator[Loaded | LoadError], where: str, limits: IngestSettings,
+            notices: tuple[str, ...] = ()) -> Iterator[Loaded | LoadError]:
+    """``items`` within the article-length and reading-time caps, with the input's notices; a parser
+    giving up on a pathological input is one error line."""
     started = time.monotonic()
     try:
         for item in items:
@@ -672,11 +680,11 @@ def load_file(path: Path, limits: IngestSettings | None = None, encoding: str | 
                 item = Loaded(item.article, item.path, item.line, item.notices + notices)
             yield item
             if time.monotonic() - started > limits.max_file_seconds:
-                yield LoadError(str(path), None, f"reading stopped after the {limits.max_file_seconds:g} s cap "
-                                                 "(WHOSAID_INGEST__MAX_FILE_SECONDS); the records before it were read")
+                yield LoadError(where, None, f"reading stopped after the {limits.max_file_seconds:g} s cap "
+                                             "(WHOSAID_INGEST__MAX_FILE_SECONDS); the records before it were read")
                 return
     except (RecursionError, MemoryError, ValueError) as e:  # a parser giving up on a pathological file
-        yield LoadError(str(path), None, f"cannot read the file ({type(e).__name__}: {str(e)[:120]})")
+        yield LoadError(where, None, f"cannot read the file ({type(e).__name__}: {str(e)[:120]})")
 
 
 def expand(paths: list[Path | str]) -> Iterator[Path | str | LoadError]:

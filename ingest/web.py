@@ -4,6 +4,7 @@ endless or misdirected response costs one error line naming the URL, never the r
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -45,6 +46,7 @@ def fetch(url: str, limits: IngestSettings | None = None, *, etag: str = "", las
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     timeout = httpx.Timeout(limits.fetch_timeout)
+    deadline = time.monotonic() + 3 * limits.fetch_timeout
     current = url
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
@@ -72,6 +74,9 @@ def fetch(url: str, limits: IngestSettings | None = None, *, etag: str = "", las
                         body += piece
                         if len(body) > limits.max_fetch_bytes:
                             raise FetchError(_over(len(body), limits, more=True))
+                        if time.monotonic() > deadline:  # a server dripping bytes resets httpx's read timeout
+                            raise FetchError(f"the response took over {limits.fetch_timeout * 3:g} s "
+                                             "(3 x WHOSAID_INGEST__FETCH_TIMEOUT)")
                     return Fetched(current, bytes(body), ctype, *tags)
             raise FetchError(f"more than {limits.max_redirects} redirects (WHOSAID_INGEST__MAX_REDIRECTS)")
     except httpx.TimeoutException:

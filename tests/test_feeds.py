@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from ingest.feeds import article_id, html_to_text
 from ingest.loaders import Loaded, LoadError, load_file, load_source
 from ingest.pipeline import ingest
@@ -171,3 +169,13 @@ def test_ingest_a_feed_url_then_again_adds_only_the_new_entry(settings, hash_emb
             assert row.origin == site.url("/feed.xml") + ":2"
     finally:
         store.close()
+
+
+def test_a_feed_url_keeps_the_article_cap(tmp_path: Path) -> None:
+    long_entry = ENTRY.replace("The dockers' union confirmed that a strike vote would be held on Monday.", "Words go on. " * 20)
+    with Site() as site:
+        site.routes["/feed.xml"] = (200, {"Content-Type": "application/rss+xml"}, _rss(long_entry).encode())
+        loaded, errors = _all(site.url("/feed.xml"), limits=IngestSettings(max_article_chars=200))
+    assert [x.article.title for x in loaded] == ["Minister denies port sale"]
+    assert [e.error for e in errors][0] == "article text is 259 characters, over the 200 cap (WHOSAID_INGEST__MAX_ARTICLE_CHARS)"
+    assert errors[0].path == site.url("/feed.xml") and errors[0].line == 2

@@ -441,3 +441,24 @@ def test_citations_give_the_pdf_page_in_ask_json_the_cli_line_and_the_api(tmp_pa
         assert client.get("/api/articles/note").json()["pages"] == []
     finally:
         store.close()
+
+
+def test_pdf_bare_page_numbers_go_in_a_multipage_pdf_only(tmp_path: Path) -> None:
+    def numbered(path: Path, pages: int) -> Path:
+        from fpdf import FPDF
+
+        pdf = FPDF()
+        pdf.set_auto_page_break(False)
+        pdf.set_font("Helvetica", size=11)
+        for n in range(1, pages + 1):
+            pdf.add_page()
+            pdf.cell(0, 8, f"Paragraph {'one two three'.split()[n - 1]} of the statement.", new_x="LMARGIN", new_y="NEXT")
+            pdf.set_y(-20)
+            pdf.cell(0, 8, f"- {n} -", align="C")
+        pdf.output(str(path))
+        return path
+
+    two = _one(numbered(tmp_path / "two.pdf", 2)).article
+    assert two.text == "Paragraph one of the statement.\n\nParagraph two of the statement."
+    one = _one(numbered(tmp_path / "one.pdf", 1)).article
+    assert one.text == "Paragraph one of the statement.\n- 1 -"
