@@ -17,7 +17,7 @@ from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from ingest.loaders import Loaded, LoadError, slug
-from ingest.web import FetchError, fetch, is_url
+from ingest.web import Fetched, FetchError, fetch, is_url
 from rag.settings import IngestSettings
 from rag.types import Article
 
@@ -124,13 +124,20 @@ def load_feed_file(path: Path, data: bytes, limits: IngestSettings | None = None
     yield from feed_articles(str(path), data)
 
 
-def load_feed_url(url: str, limits: IngestSettings | None = None) -> Iterator[Loaded | LoadError]:
-    """A feed fetched from an http(s) URL."""
+def load_feed_url(url: str, limits: IngestSettings | None = None, cache: dict[str, Fetched] | None = None) -> Iterator[Loaded | LoadError]:
+    """A feed fetched from an http(s) URL. With ``cache`` (kept by ``whosaid watch`` across rounds),
+    the fetch is conditional on the last response's ETag or Last-Modified, and a "304 Not Modified"
+    reads the feed kept from that response: the same articles, unchanged, for one small request."""
+    before = cache.get(url) if cache is not None else None
     try:
-        got = fetch(url, limits)
+        got = fetch(url, limits, etag=before.etag if before else "", last_modified=before.last_modified if before else "")
     except FetchError as e:
         yield LoadError(url, None, str(e))
         return
+    if got.not_modified and before is not None:
+        got = before
+    elif cache is not None and (got.etag or got.last_modified):
+        cache[url] = got
     if parse_feed(got.body) is None:
         kind = f" ({got.content_type})" if got.content_type else ""
         yield LoadError(url, None, f"not an RSS or Atom feed{kind}; list page URLs in a {URL_LIST_SUFFIX} file to ingest pages")

@@ -620,13 +620,15 @@ def _feed(path: Path, data: bytes, limits: IngestSettings | None = None) -> Iter
 BINARY_LOADERS = {".docx": load_docx, ".pdf": load_pdf, ".xml": _feed, ".rss": _feed, ".atom": _feed}
 
 
-def load_source(source: Path | str, limits: IngestSettings | None = None, encoding: str | None = None) -> Iterator[Loaded | LoadError]:
-    """A file (:func:`load_file`) or an http(s) URL, read as an RSS or Atom feed."""
+def load_source(source: Path | str, limits: IngestSettings | None = None, encoding: str | None = None,
+                fetched: dict[str, Any] | None = None) -> Iterator[Loaded | LoadError]:
+    """A file (:func:`load_file`) or an http(s) URL, read as an RSS or Atom feed (``fetched``: the
+    conditional-fetch cache of :func:`ingest.feeds.load_feed_url`)."""
     if isinstance(source, str):
         from ingest.feeds import load_feed_url
 
         limits = limits or IngestSettings()
-        return _capped(load_feed_url(source, limits), source, limits)
+        return _capped(load_feed_url(source, limits, fetched), source, limits)
     return load_file(source, limits, encoding)
 
 

@@ -51,16 +51,18 @@ def watch(
     from rag.store import StoreBusy
 
     stop = stop or threading.Event()
+    fetched: dict = {}  # a feed's last response: the next round asks "changed since?" (ETag, Last-Modified)
     clean = True
     while not stop.is_set():
         started = time.time()
         try:
             try:
-                report = ingest([source], store, progress=False, on_error=on_error, on_notice=on_notice, encoding=encoding)
+                report = ingest([source], store, progress=False, on_error=on_error, on_notice=on_notice, encoding=encoding,
+                                fetched=fetched)
             except StoreBusy:
                 say(f"watch {time.strftime('%H:%M:%S')}: another whosaid is writing to this collection; waiting for it")
                 report = ingest([source], store, progress=False, on_error=on_error, on_notice=on_notice, encoding=encoding,
-                                lock_wait=every if not once else 24 * 3600)
+                                fetched=fetched, lock_wait=every if not once else 24 * 3600)
             say(round_line(report, started))
             clean = not report.failed
         except StoreBusy:

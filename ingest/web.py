@@ -54,7 +54,9 @@ def fetch(url: str, limits: IngestSettings | None = None, *, etag: str = "", las
                 if not is_url(current):
                     raise FetchError(f"only http and https URLs are fetched, not '{current[:200]}'")
                 with client.stream("GET", current, headers=headers) as response:
-                    if response.is_redirect:
+                    if response.status_code == 304 and (etag or last_modified):
+                        return Fetched(current, b"", "", etag, last_modified, not_modified=True)
+                    if response.status_code in (301, 302, 303, 307, 308):
                         location = response.headers.get("location", "")
                         if not location:
                             raise FetchError(f"HTTP {response.status_code} redirect without a Location")
@@ -62,8 +64,6 @@ def fetch(url: str, limits: IngestSettings | None = None, *, etag: str = "", las
                         continue
                     ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
                     tags = (response.headers.get("etag", ""), response.headers.get("last-modified", ""))
-                    if response.status_code == 304 and (etag or last_modified):
-                        return Fetched(current, b"", ctype, *tags, not_modified=True)
                     if not 200 <= response.status_code < 300:
                         raise FetchError(f"HTTP {response.status_code} {response.reason_phrase}".rstrip())
                     declared = response.headers.get("content-length", "")

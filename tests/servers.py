@@ -76,7 +76,8 @@ def serving(command: Sequence[str], ready_url: str, timeout: float = 600, name: 
 class Site:
     """A real HTTP server on 127.0.0.1 (a thread of the test process) serving ``routes``: path ->
     ``(status, headers, body)``, changeable while it runs (a feed gaining an entry). Paths not in the
-    routes are 404; every request's path is recorded in ``hits``."""
+    routes are 404; a route with an ``ETag`` answers 304 to a request for it ``If-None-Match``; every
+    request's path is recorded in ``hits``, its status in ``statuses``."""
 
     def __init__(self) -> None:
         import http.server
@@ -84,12 +85,16 @@ class Site:
 
         self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self.hits: list[str] = []
+        self.statuses: list[int] = []
         site = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - the standard library's name
                 site.hits.append(self.path)
                 status, headers, body = site.routes.get(self.path, (404, {"Content-Type": "text/plain"}, b"not found"))
+                if headers.get("ETag") and self.headers.get("If-None-Match") == headers["ETag"]:
+                    status, body = 304, b""  # a conditional request for what has not changed
+                site.statuses.append(status)
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)

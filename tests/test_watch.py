@@ -169,3 +169,25 @@ def test_watch_waits_for_another_writer_instead_of_failing(tmp_path: Path, hash_
         if not released:
             lock.__exit__(None, None, None)
         holder.close()
+
+
+def test_watching_a_feed_asks_if_it_changed_and_a_304_counts_its_entries_unchanged(settings: Settings, hash_embedder) -> None:
+    store = Store(settings, hash_embedder)
+    lines: list[str] = []
+    stop = threading.Event()
+    with Site() as site:
+        site.routes["/feed.xml"] = (200, {"Content-Type": "application/rss+xml", "ETag": '"v2"'}, feed(2))
+
+        def say(line: str) -> None:
+            lines.append(line)
+            if len(lines) == 2:  # the feed changes (a new ETag) before the third round
+                site.routes["/feed.xml"] = (200, {"Content-Type": "application/rss+xml", "ETag": '"v3"'}, feed(3))
+            if len(lines) == 4:
+                stop.set()
+
+        try:
+            watch(site.url("/feed.xml"), store, every=0.01, say=say, stop=stop)
+        finally:
+            store.close()
+    assert [counts(x) for x in lines] == [(2, 0, 0, 0), (0, 0, 2, 0), (1, 0, 2, 0), (0, 0, 3, 0)]
+    assert site.statuses == [200, 304, 200, 304]
