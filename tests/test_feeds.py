@@ -179,3 +179,16 @@ def test_a_feed_url_keeps_the_article_cap(tmp_path: Path) -> None:
     assert [x.article.title for x in loaded] == ["Minister denies port sale"]
     assert [e.error for e in errors][0] == "article text is 259 characters, over the 200 cap (WHOSAID_INGEST__MAX_ARTICLE_CHARS)"
     assert errors[0].path == site.url("/feed.xml") and errors[0].line == 2
+
+
+def test_a_hostile_feed_expands_no_entity_and_reads_no_file(tmp_path: Path) -> None:
+    """Billion laughs and an external entity: feedparser's loose parser leaves both as text."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET")
+    levels = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    f = tmp_path / "hostile.xml"
+    f.write_text(f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY l0 "lol">{levels}<!ENTITY xxe SYSTEM "file://{secret}">]>'
+                 '<rss version="2.0"><channel><title>T</title><item><title>a</title><guid>urn:x:1</guid>'
+                 "<description>&l9; &xxe;</description></item></channel></rss>")
+    (a,) = [x.article for x in _all(f)[0]]
+    assert "TOP SECRET" not in a.text and len(a.text) < 100
