@@ -17,7 +17,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from rag.settings import IngestSettings
 from rag.types import Article
@@ -618,6 +618,33 @@ def _feed(path: Path, data: bytes, limits: IngestSettings | None = None) -> Iter
 
 #: Formats read from their bytes (no text decoding; a feed's XML declares its own encoding).
 BINARY_LOADERS = {".docx": load_docx, ".pdf": load_pdf, ".xml": _feed, ".rss": _feed, ".atom": _feed}
+
+
+class LoadMemo:
+    """What each file gave when it was last read, kept with its size and modification time: ``whosaid
+    watch`` reads a file again only when either changed, so a folder of PDFs is not parsed every round.
+    Only files whose every item is an article read from the file itself are kept: a file with a bad
+    record is read again (its error line is said every round), and a URL list is fetched again (its
+    pages change without it)."""
+
+    def __init__(self) -> None:
+        self._files: dict[Path, tuple[tuple[int, int], list[Loaded | LoadError]]] = {}
+
+    def load(self, path: Path, read: Callable[[], Iterable[Loaded | LoadError]]) -> list[Loaded | LoadError]:
+        try:
+            st = path.stat()
+        except OSError:
+            return list(read())
+        key = (st.st_mtime_ns, st.st_size)
+        hit = self._files.get(path)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        items = list(read())
+        if items and all(isinstance(i, Loaded) and i.path == str(path) for i in items):
+            self._files[path] = (key, items)
+        else:
+            self._files.pop(path, None)
+        return items
 
 
 def load_source(source: Path | str, limits: IngestSettings | None = None, encoding: str | None = None,

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ingest.loaders import LoadError
+from ingest.loaders import LoadError, LoadMemo
 from ingest.pipeline import IngestReport, ingest
 
 _EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*$", re.IGNORECASE)
@@ -52,17 +52,18 @@ def watch(
 
     stop = stop or threading.Event()
     fetched: dict = {}  # a feed's last response: the next round asks "changed since?" (ETag, Last-Modified)
+    memo = LoadMemo()  # each file's articles, read again only when its size or modification time changes
     clean = True
     while not stop.is_set():
         started = time.time()
         try:
             try:
                 report = ingest([source], store, progress=False, on_error=on_error, on_notice=on_notice, encoding=encoding,
-                                fetched=fetched)
+                                fetched=fetched, memo=memo)
             except StoreBusy:
                 say(f"watch {time.strftime('%H:%M:%S')}: another whosaid is writing to this collection; waiting for it")
                 report = ingest([source], store, progress=False, on_error=on_error, on_notice=on_notice, encoding=encoding,
-                                fetched=fetched, lock_wait=every if not once else 24 * 3600)
+                                fetched=fetched, memo=memo, lock_wait=every if not once else 24 * 3600)
             say(round_line(report, started))
             clean = not report.failed
         except StoreBusy:

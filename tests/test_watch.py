@@ -191,3 +191,34 @@ def test_watching_a_feed_asks_if_it_changed_and_a_304_counts_its_entries_unchang
             store.close()
     assert [counts(x) for x in lines] == [(2, 0, 0, 0), (0, 0, 2, 0), (1, 0, 2, 0), (0, 0, 3, 0)]
     assert site.statuses == [200, 304, 200, 304]
+
+
+def test_a_file_is_read_again_only_when_its_size_or_time_changes(tmp_path: Path, settings: Settings, hash_embedder, monkeypatch) -> None:
+    import ingest.loaders as loaders
+
+    folder = tmp_path / "desk"
+    folder.mkdir()
+    story = folder / "story.txt"
+    story.write_text("Port sale denied\n\nThe harbour minister denied that the port would be sold.\n")
+    (folder / "broken.json").write_text("{not json")
+    reads: list[str] = []
+    real = loaders.LOADERS[".txt"]
+    monkeypatch.setitem(loaders.LOADERS, ".txt", lambda path, text: (reads.append(path.name), real(path, text))[1])
+    store = Store(settings, hash_embedder)
+    lines: list[str] = []
+    stop = threading.Event()
+
+    def say(line: str) -> None:
+        lines.append(line)
+        if len(lines) == 2:
+            story.write_text("Port sale denied\n\nThe harbour minister denied on Monday that the port would be sold.\n")
+        if len(lines) == 4:
+            stop.set()
+
+    try:
+        watch(folder, store, every=0.01, say=say, stop=stop)
+    finally:
+        store.close()
+    # the bad file is read (and reported) every round; the story only when it changed
+    assert [counts(x) for x in lines] == [(1, 0, 0, 1), (0, 0, 1, 1), (0, 1, 0, 1), (0, 0, 1, 1)]
+    assert reads == ["story.txt", "story.txt"]
