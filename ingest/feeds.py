@@ -17,7 +17,7 @@ from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from ingest.loaders import Loaded, LoadError, slug
-from ingest.web import Fetched, FetchError, fetch, is_url
+from ingest.web import Fetched, FetchError, client, fetch, is_url
 from rag.settings import IngestSettings
 from rag.types import Article
 
@@ -180,9 +180,14 @@ def load_url_list(path: Path, text: str, limits: IngestSettings | None = None) -
                     and not is_url(line.strip())), "")
         yield LoadError(str(path), None, f"not a list of http(s) URLs (a {URL_LIST_SUFFIX} file holds one URL a line): '{bad[:100]}'")
         return
-    for url in dict.fromkeys(url for _, url in urls):
+    with client(limits) as http:
+        yield from _pages(list(dict.fromkeys(url for _, url in urls)), limits, http)
+
+
+def _pages(urls: list[str], limits: IngestSettings | None, http: Any) -> Iterator[Loaded | LoadError]:
+    for url in urls:
         try:
-            got = fetch(url, limits)
+            got = fetch(url, limits, using=http)
         except FetchError as e:
             yield LoadError(url, None, str(e))
             continue

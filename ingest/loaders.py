@@ -511,6 +511,8 @@ def _unbreak(text: str, words: set[str]) -> str:
         hyphenated = f"{m.group(1)}-{m.group(2)}".lower() in words and (m.group(1) + m.group(2)).lower() not in words
         return f"{m.group(1)}-{m.group(2)}" if hyphenated else m.group(1) + m.group(2)
 
+    if "\ufffe" not in text and "\x02" not in text and "\u00ad" not in text:
+        return text  # most pages: the scan for marked words is the costliest step of the rebuild
     return _BREAK_MARK.sub(join, text).replace("\ufffe", "").replace("\x02", "").replace("\u00ad", "")
 
 
