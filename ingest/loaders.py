@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from rag.filters import iso_day
 from rag.settings import IngestSettings
 from rag.types import Article
 
 SUPPORTED = (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".csv", ".docx", ".pdf", ".xml", ".rss", ".atom", ".urls")
 #: Field names other datasets use for ours (FA-KES: publisher/date).
-ALIASES = {"source": ("source", "publisher", "outlet"), "published": ("published", "date", "published_at"), "url": ("url", "link")}
+ALIASES = {"source": ("publisher", "outlet", "source"), "published": ("published", "date", "published_at"), "url": ("url", "link")}
 
 
 @dataclass(frozen=True)
@@ -171,18 +172,12 @@ DATELINE = re.compile(
 
 
 def dateline(body: str) -> tuple[str, str]:
-    """``(source, ISO date)`` from a wire dateline in the first lines of a plain-text article, else
+    """``(source, ISO day)`` from a wire dateline in the first lines of a plain-text article, else
     empty strings: a .txt or .md file has no other place for them, and filters and timelines need both."""
     m = DATELINE.search(body[:1000])
     if not m:
         return "", ""
-    try:
-        from dateutil import parser as dateparser
-
-        when = dateparser.parse(m["date"].replace(".", "")).date().isoformat()
-    except (ValueError, OverflowError):
-        return m["source"].strip(), ""
-    return m["source"].strip(), when
+    return m["source"].strip(), iso_day(m["date"].replace(".", ""))
 
 
 def _title_from_name(path: Path) -> str:
@@ -662,13 +657,16 @@ def load_source(source: Path | str, limits: IngestSettings | None = None, encodi
 
 
 def _text_items(path: Path, suffix: str, text: str, limits: IngestSettings) -> Iterator[Loaded | LoadError]:
-    """A text input's articles; a ``.urls`` file, or a ``.txt`` file whose every line (blank and ``#``
-    lines aside) is an http(s) URL, is a list of pages to fetch."""
+    """A text input's articles; a ``.urls`` file is a list of pages to fetch. A ``.txt`` file of URLs
+    only is refused with a line saying so: ingesting a folder never reaches the network unless a file
+    is named to."""
     if suffix in (".urls", ".txt"):
         from ingest.feeds import load_url_list, url_list
 
-        if suffix == ".urls" or url_list(text) is not None:
+        if suffix == ".urls":
             return load_url_list(path, text, limits)
+        if url_list(text) is not None:
+            return iter([LoadError(str(path), None, "a list of URLs, not an article; name it .urls to fetch the pages")])
     return LOADERS[suffix](path, text)
 
 

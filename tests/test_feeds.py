@@ -140,10 +140,13 @@ def test_url_list_pages_are_fetched_and_each_failure_names_its_url(tmp_path: Pat
             f"{site.url('/empty')}: no article text found in the page",
         ]
         assert site.hits.count(urls[0]) == 1  # listed twice, fetched once
-        # a .txt of URLs is a list too; a .txt of prose with a URL in it is an article
+        # a .txt of URLs is refused, never fetched (only a file named .urls reaches the network);
+        # a .txt of prose with a URL in it is an article
         listed = tmp_path / "reading.txt"
         listed.write_text(site.url(urls[0]) + "\n")
-        assert [x.article.url for x in _all(listed)[0]] == [site.url(urls[0])]
+        hits = len(site.hits)
+        assert [str(e) for e in _all(listed)[1]] == [f"{listed}: a list of URLs, not an article; name it .urls to fetch the pages"]
+        assert len(site.hits) == hits
         prose = tmp_path / "note.txt"
         prose.write_text("Reading list\n\nSee " + site.url(urls[0]) + " for the talks.\n")
         assert _all(prose)[0][0].article.title == "Reading list"
