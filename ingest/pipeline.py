@@ -32,6 +32,8 @@ class IngestReport:
     notices: list[str] = field(default_factory=list)
     added_ids: list[str] = field(default_factory=list)
     updated_ids: list[str] = field(default_factory=list)
+    #: Cross-article links found for the articles stored (both ways).
+    links: int = 0
 
     def to_json_dict(self) -> dict:
         return {
@@ -215,19 +217,39 @@ def _store_all(
                     sentence_vecs=_sentence_vectors(p, vecs[1], dim), claims=p.claims,
                 ))
             prepared = kept
+            stored: list[str] = []
             for (p, existed), error in zip(prepared, store.write_many(writes)):
                 if error is not None:
                     _fail(report, on_error, p.loaded, f"could not store the article: {error}")
-                elif existed:
+                    continue
+                stored.append(p.loaded.article.id)
+                if existed:
                     report.updated += 1
                     report.updated_ids.append(p.loaded.article.id)
                 else:
                     report.added += 1
                     report.added_ids.append(p.loaded.article.id)
+            _link(store, stored, report)
             bar.update(len(batch))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
+
+
+def _link(store: Store, article_ids: list[str], report: IngestReport) -> None:
+    """Cross-article links of the articles just stored, both ways (rag/attribution/links.py). Their
+    old links went with their old rows; a failure here leaves them without links (never wrong ones),
+    says so, and `whosaid links --rebuild` computes them again."""
+    if not article_ids or not store.settings.links.enabled:
+        return
+    from rag.attribution.links import link_articles
+
+    try:
+        report.links += len(link_articles(store, article_ids))
+    except Exception as e:  # noqa: BLE001 - the articles are stored; only their links are missing
+        notice = f"could not link {len(article_ids)} articles to the others ({_reason(e)}); run `whosaid links --rebuild`"
+        if notice not in report.notices:
+            report.notices.append(notice)
 
 
 def _reason(e: BaseException) -> str:

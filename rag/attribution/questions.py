@@ -24,6 +24,8 @@ TO_WHOM = re.compile(r",?\s*(?:and\s+)?to whom\b", re.I)
 PARTY = re.compile(r"^\s*(?:to\s+(?:the\s+)?(?P<to>[A-Z][\w.'’-]*(?:\s+[\w.'’-]+){0,4}?)|(?P<quoted>[A-Z][\w.'’-]*(?:\s+[\w.'’-]+){0,4}?)\s+as\s+saying)"
                    r"(?=\s*(?:$|,|\s(?:that|about|on|as)\b))(?P<rest>.*)$")
 #: Speakers a question names without naming anyone ("did anyone deny ...?").
+#: What a question may call the report another article's claim answers ("the Ledger's reports").
+REPORT_NOUNS = r"reports?|reporting|stor(?:y|ies)|claims?|allegations?|findings?|articles?"
 NOBODY = frozenset({"anyone", "anybody", "someone", "somebody", "any one", "they", "people", "everyone", "everybody"})
 
 
@@ -40,6 +42,9 @@ class AttributionQuery:
     verb: str = ""  # the verb as asked ("rejected"), for messages
     about: str = ""  # the preposition that introduced the topic ("about"): the topic may be the article's
     party: str = ""  # who was told or quoted: "confirm to Radio Sport 7", "quote Jules Perrin as saying"
+    #: whose report the asked claims answer, across articles ("who denied what the Valdoria Ledger
+    #: reported?"): an outlet (an article's source) or a speaker; answered from the links
+    reporter: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class _Patterns:
     yes_no: re.Pattern[str]
     which: re.Pattern[str]
     all_of: re.Pattern[str]
+    answered: re.Pattern[str]
+    answered_own: re.Pattern[str]
 
 
 @lru_cache(maxsize=8)
@@ -68,6 +75,12 @@ def _patterns(lexicon: Lexicon) -> _Patterns:
             rf"^\s*(?:did|does|do|has|have|had)\s+(?P<speaker>.+?)\s+(?P<neg>(?:not|n't|never|ever)\s+)?(?P<verb>{verbs})\b"
             rf"(?P<rest>.*?)[?.!\s]*$", re.I),
         which=re.compile(rf"^\s*(?:which|what)\s+(?P<speaker>[\w'’-]+(?:\s+[\w'’-]+)?)\s+(?:{neg}|{aux})(?P<verb>{verbs})\b(?P<rest>.*?)[?.!\s]*$", re.I),
+        # "who denied what the Valdoria Ledger reported?", "who rejected the reports that Reyland confirmed?"
+        answered=re.compile(
+            rf"^\s*who\s+{aux}(?P<verb>{verbs})\s+(?:what|the\s+(?:{REPORT_NOUNS})(?:\s+that)?)\s+(?P<reporter>.+?)\s+"
+            rf"{aux}(?P<said>{verbs})\b(?:\s+(?:about|on|over)\s+(?P<topic>.+?))?[?.!\s]*$", re.I),
+        # "who denied the Valdoria Ledger's report?"
+        answered_own=re.compile(rf"^\s*who\s+{aux}(?P<verb>{verbs})\s+(?P<reporter>.+?)['’]s?\s+(?:{REPORT_NOUNS})[?.!\s]*$", re.I),
         all_of=re.compile(rf"^\s*(?:list|show)(?:\s+me)?(?:\s+all)?(?:\s+the)?\s+(?P<noun>{nouns})\b(?:\s+(?:by|from)\s+(?P<speaker>.+?))?[?.!\s]*$", re.I),
     )
 
@@ -78,6 +91,16 @@ def parse(question: str, lexicon: Lexicon) -> AttributionQuery | None:
     if not q:
         return None
     p = _patterns(lexicon)
+    for pattern in (p.answered, p.answered_own):
+        m = pattern.match(q)
+        entry = lexicon.question_verbs.get(_verb(m.group("verb"))) if m else None
+        said = lexicon.question_verbs.get(_verb(m.group("said"))) if m and "said" in pattern.groupindex else None
+        if entry is not None and (said is None or said.stance != entry.stance):
+            reporter = _speaker(m.group("reporter"))
+            if reporter:
+                topic = (m.group("topic") or "").strip(" ,?.") if "topic" in pattern.groupindex else ""
+                return AttributionQuery(stance=entry.stance, reporter=reporter, verb=m.group("verb"), topic=topic,
+                                        about="about" if topic else "")
     if m := p.all_of.match(q):
         noun = m.group("noun").lower()
         entry = lexicon.nouns.get(noun) or lexicon.nouns.get(noun[:-1])
