@@ -183,6 +183,8 @@ def claims(
     collection: Collection = None,
     home: Home = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per claim per line, grouped by speaker")] = False,
+    timeline: Annotated[bool, typer.Option("--timeline", help="With --speaker: that speaker's claims across the collection in date order, "
+                                            "with the links that answer them or that they make")] = False,
 ) -> None:
     """The claims ledger, grouped by canonical speaker: who said, denied, confirmed... what, across the collection."""
     from rag.attribution.render import speaker_phrase
@@ -191,6 +193,9 @@ def claims(
 
     if stance is not None and stance not in STANCES:
         _die(f"unknown stance '{stance}' (choose from {', '.join(STANCES)})")
+    if timeline:
+        _timeline(speaker, home, collection, as_json)
+        return
     store = _store(home, collection)
     directory = SpeakerDirectory(store.catalogue.claims(store.space))
     rows = store.catalogue.claims(store.space, stance=stance, speaker=speaker, article_id=article)
@@ -212,6 +217,89 @@ def claims(
             said_as = f" [as {c.speaker_mention}]" if c.speaker_mention and c.speaker_mention != speaker_phrase(c, role=False) else ""
             typer.echo(f"  {c.reads:<16}  {c.cue[:22]:<22}  {c.content[:70]}  ({where}){said_as}")
     typer.echo(f"{len(rows)} claims, {len(groups)} speakers")
+
+
+def _timeline(speaker: str | None, home: Path | None, collection: str | None, as_json: bool) -> None:
+    """``claims --speaker X --timeline``: one speaker's claims in date order, each with its links."""
+    from rag.attribution.render import speaker_phrase
+    from rag.attribution.timeline import resolve_speaker, timeline
+
+    if not speaker:
+        _die("--timeline needs --speaker NAME (a name, its last word, or a key as `whosaid speakers` lists it)")
+    store = _store(home, collection)
+    try:
+        key = resolve_speaker(store, speaker)
+        entries = timeline(store, key) if key else []
+    finally:
+        store.close()
+    if key is None:
+        _die(f"no one speaker called '{speaker}' (none, or several: give the full name)", 1)
+    if as_json:
+        for e in entries:
+            typer.echo(json.dumps({**e.to_json_dict(), "speaker_group": key}, ensure_ascii=False))
+        return
+    typer.echo(f"{speaker_phrase(entries[0].claim) if entries else key} · {len(entries)} claim{'s' * (len(entries) != 1)}, in date order")
+    for e in entries:
+        c = e.claim
+        typer.echo(f"{e.published or '(no date)':<10}  {e.source[:22]:<22}  {c.reads:<14}  {c.content[:80]}  ({c.article_id}:{c.sentence_indexes[0]})")
+        for x in e.links:
+            mine = (x.from_article, x.from_seq) == (c.article_id, e.seq)
+            other = (x.to_source, x.to_published, x.to_article, x.to_sentence, x.to_text) if mine else (
+                x.from_source, x.from_published, x.from_article, x.from_sentence, x.from_text)
+            arrow = f"{x.kind} ->" if mine else f"<- {x.kind} by {x.from_claim.speaker if x.from_claim else '?'}"
+            typer.echo(f"{'':<12}{arrow} {other[0]}, {other[1] or '(no date)'} ({other[2]}:{other[3]}): {other[4][:100]}")
+
+
+@app.command()
+def links(
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop every link and compute them all again (progress bar on stderr)")] = False,
+    kind: Annotated[Optional[str], typer.Option("--kind", help="denies, responds or contradicts", show_default=False)] = None,
+    article: Annotated[Optional[str], typer.Option("--article", help="Only links with an end in this article", show_default=False)] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Most links listed")] = 200,
+    collection: Collection = None,
+    home: Home = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per link per line")] = False,
+) -> None:
+    """Cross-article links: a denial or response in one article to what another reported, or a speaker
+    confirming in one article what they deny in another. Each shows both sentences."""
+    from rag.store import StoreBusy
+    from rag.types import LINK_KINDS
+
+    if kind is not None and kind not in LINK_KINDS:
+        _die(f"unknown kind '{kind}' (choose from {', '.join(LINK_KINDS)})")
+    store = _store(home, collection)
+    try:
+        if rebuild:
+            from tqdm import tqdm
+
+            from rag.attribution.links import rebuild_links
+
+            total = store.catalogue.counts(store.space)["articles"]
+            with store.writing(), tqdm(total=total, unit="article", desc="links", disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
+                n = rebuild_links(store, progress=bar.update)
+            if not as_json:
+                typer.echo(f"{n} links over {total} articles")
+        rows = store.catalogue.links(store.space, article_ids=[article] if article else None, kinds=[kind] if kind else None, limit=limit)
+    except StoreBusy as e:
+        _die(str(e), 3)
+    finally:
+        store.close()
+    if as_json:
+        for x in rows:
+            typer.echo(json.dumps(x.to_json_dict(), ensure_ascii=False))
+        return
+    if rebuild:
+        return
+    if not rows:
+        typer.echo("no links")
+        return
+    for x in rows:
+        who = x.from_claim.speaker if x.from_claim else ""
+        typer.echo(f"{x.kind} ({x.score:.2f}): {who}, {x.from_source} {x.from_published} ({x.from_article}:{x.from_sentence})")
+        typer.echo(f"    {x.from_text[:160]}")
+        typer.echo(f"  -> {x.to_source} {x.to_published} ({x.to_article}:{x.to_sentence})")
+        typer.echo(f"    {x.to_text[:160]}")
+    typer.echo(f"{len(rows)} links")
 
 
 @app.command()
