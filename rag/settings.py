@@ -96,11 +96,12 @@ class LinksSettings(BaseModel):
     """Cross-article links (rag/attribution/links.py): a denial or response in one article to what another reported."""
 
     enabled: bool = Field(default=True, description="Compute links at ingest (false: only `whosaid links --rebuild` does)")
-    threshold: float = Field(default=0.6, ge=-1, le=1.01, description="Least similarity by meaning of an answering claim's content "
-                             "and the answered sentence (tuned on evals/suites/desk_links.jsonl)")
-    unknown_date: float = Field(default=0.8, ge=-1, le=1.01, description="... when either article's date is unknown, so their order "
+    threshold: float = Field(default=0.45, ge=-1, le=1.01, description="Least score of a link: the mean of the similarity by meaning "
+                             "of the answering claim's content and the answered sentence, and the share of the content's term weight "
+                             "the sentence holds (tuned on evals/suites/desk_links.jsonl)")
+    unknown_date: float = Field(default=0.6, ge=-1, le=1.01, description="... when either article's date is unknown, so their order "
                                 "cannot be checked (fail safe: higher than threshold)")
-    neighbours: int = Field(default=12, ge=1, le=200, description="Nearest chunks read per answering claim and per chunk of a new article")
+    neighbours: int = Field(default=24, ge=1, le=200, description="Nearest chunks read per answering claim and per chunk of a new article")
     respond_stances: list[str] = Field(default_factory=lambda: ["confirm", "accuse"],
                                        description="Stances whose claims are linked as responses ('responds') to a report in another article")
 

@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 
-from rag.attribution.lexicon import ASIDE_PREFIX
+from rag.attribution.lexicon import ASIDE_PREFIX, load_lexicon
 from rag.attribution.speakers import SpeakerLookup
+from rag.lexical import term_set
 from rag.settings import LinksSettings
 from rag.types import Claim, Link
 
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
 
 #: Stances whose claims deny what they answer.
 DENY_STANCES = frozenset({"deny", "rule_out"})
+#: An answering claim's content needs this many distinct terms to be matched: with fewer ("the
+#: meeting"), any sentence holding them covers it all.
+MIN_TERMS = 3
 #: Articles linked per batch by :func:`rebuild_links`.
 REBUILD_BATCH = 64
 #: Lines that point to other stories.
@@ -60,6 +64,7 @@ class _Answer:
     claim: Claim
     vec: np.ndarray
     text: str = ""  # its cue sentence
+    terms: list[str] | None = None  # its content's terms, once scored
 
 
 @dataclass
@@ -93,6 +98,10 @@ class Linker:
         self.threshold = settings.threshold if threshold is None else threshold
         self.stances = answering_stances(settings)
         self._speakers = SpeakerLookup(store.catalogue, store.space)
+        self._lexical = store.lexical()
+        self._negations = load_lexicon(store.settings.claims.lexicon).negations
+        self._vectors: dict[str, np.ndarray] = {}
+        self._term_sets: dict[str, frozenset[str]] = {}
         self._claims: dict[str, list[tuple[int, Claim]]] = {}
         self._meta: dict[str, tuple[str, str]] = {}
 
@@ -141,7 +150,10 @@ class Linker:
         return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
 
     def _answering(self, article: str) -> list[tuple[int, Claim]]:
-        return [(seq, c) for seq, c in self._claims.get(article, []) if c.stance in self.stances and not c.negated and c.content.strip()]
+        """The article's claims that may answer another's report: of the answering stances, not negated,
+        and saying enough to be matched (:data:`MIN_TERMS`; "denied it" says nothing of what)."""
+        return [(seq, c) for seq, c in self._claims.get(article, []) if c.stance in self.stances and not c.negated
+                and len(set(self._lexical.terms(c.content))) >= MIN_TERMS]
 
     # -- the search, both ways ------------------------------------------------------------------------
     def find(self, article_ids: Sequence[str], progress: Callable[[int], None] | None = None) -> list[Link]:
@@ -204,42 +216,63 @@ class Linker:
 
     # -- which pairs are links --------------------------------------------------------------------------
     def _links(self, pairs: Sequence[tuple[_Answer, Sequence[_Target]]]) -> list[Link]:
+        """Per answering claim and other article, the best sentence that makes a link (in score order:
+        the first whose dates are in order and whose kind is not ruled out), if it reaches the threshold."""
         floor = min(self.threshold, self.settings.unknown_date)
-        best: dict[tuple[str, int, str], tuple[float, _Target]] = {}
-        for answer, targets in pairs:
-            if self._aside(answer.text):
-                continue
-            for t in targets:
-                if t.article == answer.article or self._aside(t.text):
-                    continue
-                score = float(np.dot(answer.vec, t.vec))
-                key = (answer.article, answer.seq, t.article)
-                if score >= floor and (key not in best or score > best[key][0]):
-                    best[key] = (score, t)
-        if not best:
-            return []
-        self._placed({t.article for _, t in best.values()})
+        pairs = [(a, [t for t in ts if t.article != a.article and not self._aside(t.text)]) for a, ts in pairs if not self._aside(a.text)]
+        self._placed({t.article for _, ts in pairs for t in ts})
+        self._embed_texts([t.text for _, ts in pairs for t in ts])
         out = []
-        answers = {(a.article, a.seq): a for a, _ in pairs}
-        for (article, seq, _), (score, t) in best.items():
-            answer = answers[(article, seq)]
-            if score < self.threshold:
-                continue
-            answered_date = self._meta.get(t.article, ("", ""))[1]
-            answering_date = self._meta.get(article, ("", ""))[1]
-            if not date_ok(answered_date, answering_date, score, self.settings):
-                continue
-            kind, to_seq = self._kind(answer.claim, [(n, c) for n, c in self._claims.get(t.article, []) if c.sentence_indexes[0] == t.index])
-            if kind is None:
-                continue
-            out.append(Link(kind=kind, score=score, from_article=article, from_seq=seq, from_sentence=answer.claim.sentence_indexes[0],
-                            to_article=t.article, to_sentence=t.index, to_seq=to_seq))
+        for answer, targets in pairs:
+            scored = sorted(((self._score(answer, t), t) for t in targets), key=lambda st: (-st[0], st[1].article, st[1].index))
+            chosen: dict[str, Link] = {}
+            for score, t in scored:
+                if score < floor:
+                    break
+                if t.article in chosen:
+                    continue
+                answered_date, answering_date = self._meta.get(t.article, ("", ""))[1], self._meta.get(answer.article, ("", ""))[1]
+                if score < self.threshold or not date_ok(answered_date, answering_date, score, self.settings):
+                    continue
+                there = [(n, c) for n, c in self._claims.get(t.article, []) if c.sentence_indexes[0] == t.index]
+                kind, to_seq = self._kind(answer.claim, there)
+                if kind is None:
+                    continue
+                chosen[t.article] = Link(
+                    kind=kind, score=score, from_article=answer.article, from_seq=answer.seq, from_sentence=answer.claim.sentence_indexes[0],
+                    to_article=t.article, to_sentence=t.index, to_seq=to_seq, from_text=answer.text, to_text=t.text)
+            out += chosen.values()
         return out
+
+    def _embed_texts(self, texts: Sequence[str]) -> None:
+        """Embed (once per linker) the sentences that may be answered: a sentence embedded on its own
+        tells one fact from another better than its pooled vector, which carries its chunk's context."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            vecs = np.asarray(self.store.embedder.embed(missing), dtype=np.float32)
+            vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+            self._vectors.update(zip(missing, vecs))
+
+    def _score(self, answer: _Answer, target: _Target) -> float:
+        """The mean of the similarity by meaning of the claim's content and the sentence (each embedded
+        on its own), and the share of the content's IDF-weighted terms the sentence holds: as topics
+        are matched (rag/attribution/topics.py), meaning and words must both agree."""
+        if answer.terms is None:
+            answer.terms = self._lexical.terms(answer.claim.content)
+        if target.text not in self._term_sets:
+            self._term_sets[target.text] = term_set(target.text)
+        dense = float(np.dot(answer.vec, self._vectors[target.text]))
+        return (dense + self._lexical.coverage_of(answer.terms, self._term_sets[target.text])) / 2
 
     def _aside(self, text: str) -> bool:
         """A line pointing to another article ("Read Also: Minister Confirms ..."): another story's
         headline, neither a report of this one nor an answer to anything."""
         return bool(_ASIDE.match(text))
+
+    def _negative(self, text: str) -> bool:
+        """Does the text hold a negation of the lexicon's ("not", "n't", "never", ...)?"""
+        lowered = f" {text.lower().replace('’', chr(39))} "
+        return any((f" {n} " in lowered) if n.isalpha() or " " in n else (n in lowered) for n in self._negations)
 
     def _key(self, claim: Claim) -> str:
         """The claim's canonical named speaker ('' for one the article only describes)."""
@@ -248,22 +281,26 @@ class Linker:
 
     def _kind(self, claim: Claim, there: Sequence[tuple[int, Claim]]) -> tuple[str | None, int | None]:
         """The link's kind for an answering claim and the claims whose cue is the answered sentence
-        (None: no link), and the answered claim's place."""
+        (None: no link), and the answered claim's place. A denial of what the same speaker confirmed,
+        or a confirmation of what they denied, contradicts; a denial of a sentence that is itself a
+        denial (or a "did not deny"), or of what its speaker had already denied, is no answer; nor is a
+        confirmation of what its speaker had confirmed, or had not denied. What the speaker had said in
+        negative words ("The port is not for sale", he said) is a denial already: a later one repeats it."""
         me = self._key(claim)
-        own = [(n, c) for n, c in there if me and self._key(c) == me and not c.negated]
-        denials = [(n, c) for n, c in there if c.stance in DENY_STANCES and not c.negated]
+        own = [(n, c) for n, c in there if me and self._key(c) == me]
+        denials = [(n, c) for n, c in there if c.stance in DENY_STANCES]
         if claim.stance in DENY_STANCES:
-            confirmed = [(n, c) for n, c in own if c.stance == "confirm"]
+            confirmed = [(n, c) for n, c in own if c.stance == "confirm" and not c.negated]
             if confirmed:
                 return "contradicts", confirmed[0][0]
-            if denials or own:  # the same denial again, or the speaker answering themself
+            if denials or any(c.stance == "confirm" or self._negative(c.content) for _, c in own):
                 return None, None
             return "denies", there[0][0] if there else None
         if claim.stance == "confirm":
-            denied = [(n, c) for n, c in own if c.stance in DENY_STANCES]
+            denied = [(n, c) for n, c in own if c.stance in DENY_STANCES and not c.negated]
             if denied:
                 return "contradicts", denied[0][0]
-        if own or denials:  # a response to oneself, or a confirmation "answering" someone's denial
+        if own or denials:
             return None, None
         return "responds", there[0][0] if there else None
 
