@@ -22,8 +22,10 @@ from typing import Any, Sequence
 
 from rag.types import LINK_KINDS, Link
 
+#: The figures a links run reports, as ``--fail-under`` names them (``KIND:METRIC`` per kind).
+LINK_METRICS = ["precision", "recall", "f1", *(f"{k}:{m}" for k in LINK_KINDS for m in ("precision", "recall", "f1"))]
 #: The thresholds the sweep reports.
-SWEEP = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
+SWEEP = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
 
 
 class LinksSuiteError(ValueError):
@@ -122,7 +124,11 @@ def evaluate(store, suite: LinksSuite, sweep: Sequence[float] = SWEEP, progress:
 
     settings = store.settings.links
     configured = settings.threshold
-    report = ingest(suite.corpus, store, progress=progress)
+    enabled, settings.enabled = settings.enabled, False  # the links are computed once, below, at the sweep's floor
+    try:
+        report = ingest(suite.corpus, store, progress=progress)
+    finally:
+        settings.enabled = enabled
     low = min([*sweep, configured])
     lowered = settings.model_copy(update={"threshold": low, "unknown_date": max(low, settings.unknown_date - (configured - low))})
     ids = [aid for aid, _, _ in store.catalogue.article_names(store.space)]
@@ -155,4 +161,4 @@ def _from_texts(store, links: Sequence[Link]) -> dict[tuple[str, int], list[str]
     return {p: [text[(p[0], i)] for i in c.sentence_indexes if (p[0], i) in text] for p, c in claims.items()}
 
 
-__all__ = ["SWEEP", "GoldLink", "LinksSuite", "LinksSuiteError", "evaluate", "is_links_suite", "load_links_suite", "score"]
+__all__ = ["LINK_METRICS", "SWEEP", "GoldLink", "LinksSuite", "LinksSuiteError", "evaluate", "is_links_suite", "load_links_suite", "score"]

@@ -380,6 +380,11 @@ def eval_command(
     if fmt not in ("auto", "whosaid", "hotpot"):
         _die(f"unknown --format '{fmt}' (auto, whosaid, hotpot)")
     thresholds = {"under": _thresholds("--fail-under", fail_under), "over": _thresholds("--fail-over", fail_over)}
+    from evals.links import is_links_suite
+
+    if is_links_suite(Path(target[0])):
+        _eval_links(Path(target[0]), out, home, thresholds, as_json, progress)
+        return
     from evals.report import write_report
     from evals.runner import LEXICAL_SUPPORT, METRICS, collection_name, ingest_corpus, run_suite
     from evals.suites import SuiteError, load_suite
@@ -427,6 +432,56 @@ def eval_command(
     failed += [(n, metrics.get(n), ">", v) for n, v in thresholds["over"].items() if metrics.get(n) is None or metrics[n] > v]
     for name, got, sign, want in failed:
         typer.echo(f"fail: {name} {got if got is None else round(got, 4)} {sign} {want}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _eval_links(path: Path, out: Path | None, home: Path | None, thresholds: dict[str, dict[str, float]], as_json: bool, progress: bool) -> None:
+    """A links suite (evals/links.py): its corpus ingested into a temporary home, the links computed
+    there, precision and recall against the gold (with a threshold sweep) in the report."""
+    import tempfile
+
+    from evals.links import LINK_METRICS, LinksSuiteError, evaluate, load_links_suite
+    from evals.report import write_links_report
+    from rag.embeddings import embedder_identity, make_embedder
+    from rag.store import Store
+
+    unknown = [n for t in thresholds.values() for n in t if n not in LINK_METRICS]
+    if unknown:
+        _die(f"unknown metric {unknown[0]!r} for a links suite (choose from {', '.join(LINK_METRICS)})")
+    try:
+        suite = load_links_suite(path)
+    except LinksSuiteError as e:
+        _die(str(e))
+    with tempfile.TemporaryDirectory(prefix="whosaid-links-eval-") as tmp:
+        settings = _settings(Path(tmp), "links-eval")
+        store = Store(settings, make_embedder(settings.embedder, settings.openai_api_key))
+        try:
+            results = evaluate(store, suite, progress=progress and sys.stderr.isatty())
+        finally:
+            store.close()
+    results["settings"] = {"suite": str(path), "embedder": embedder_identity(settings.embedder), "links": settings.links.model_dump()}
+    out = out or Path("eval-runs") / suite.name
+    write_links_report(results, out)
+    metrics = results["metrics"]
+    if as_json:
+        typer.echo(json.dumps(metrics))
+    else:
+        typer.echo(f"links at threshold {results['threshold']}: precision {metrics['precision']:.3f}, recall {metrics['recall']:.3f}, "
+                   f"F1 {metrics['f1']:.3f} ({metrics['predicted']} predicted, {metrics['matched']} of {metrics['gold']} gold found)")
+        for kind in ("denies", "responds", "contradicts"):
+            k = metrics[kind]
+            typer.echo(f"  {kind:<12} precision {k['precision']:.3f}  recall {k['recall']:.3f}  ({k['predicted']} predicted, {k['gold']} gold)")
+        typer.echo("threshold  precision  recall  F1     predicted")
+        for row in results["sweep"]:
+            typer.echo(f"{row['threshold']:<9}  {row['precision']:<9.3f}  {row['recall']:<6.3f}  {row['f1']:<5.3f}  {row['predicted']}")
+        typer.echo(f"report: {out / 'report.html'}")
+    flat = {**{k: v for k, v in metrics.items() if not isinstance(v, dict)},
+            **{f"{kind}:{m}": v for kind, d in metrics.items() if isinstance(d, dict) for m, v in d.items()}}
+    failed = [(n, flat.get(n), "<", v) for n, v in thresholds["under"].items() if flat.get(n) is None or flat[n] < v]
+    failed += [(n, flat.get(n), ">", v) for n, v in thresholds["over"].items() if flat.get(n) is None or flat[n] > v]
+    for name, got, sign, want in failed:
+        typer.echo(f"fail: {name} {got} {sign} {want}", err=True)
     if failed:
         raise typer.Exit(1)
 
