@@ -195,7 +195,7 @@ class AttributionAnswerer:
         display = self.speakers()
         groups: dict[str, list[tuple[Link, Claim]]] = {}
         for x, claim in zip(links, display.display([x.from_claim for x in links if x.from_claim is not None])):
-            groups.setdefault(claim.speaker_key or speaker_phrase(claim), []).append((x, claim))
+            groups.setdefault(claim.speaker.lower() or claim.speaker_key, []).append((x, claim))  # as the reader sees the name
         shown_at: list[tuple[str, int]] = []  # numbered in the order the answer reads
         for x, _ in (item for items in groups.values() for item in items):
             for place in ((x.from_article, x.from_sentence), (x.to_article, x.to_sentence)):

@@ -148,10 +148,12 @@ class Linker:
         return {(s.article_id, s.index): (s.text, vec) for s, _, _, vec in rows}
 
     def _embed(self, claims: Sequence[Claim]) -> np.ndarray:
+        """The claims' contents embedded (each text once per linker: a neighbour's claims come up again
+        for every article near it)."""
         if not claims:
             return np.zeros((0, self.store.embedder.dim), dtype=np.float32)
-        vecs = np.asarray(self.store.embedder.embed([c.content for c in claims]), dtype=np.float32)
-        return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        self._embed_texts([c.content for c in claims])
+        return np.stack([self._vectors[c.content] for c in claims])
 
     def _answering(self, article: str) -> list[tuple[int, Claim]]:
         """The article's claims that may answer another's report: of the answering stances, not negated,
