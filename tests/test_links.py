@@ -188,6 +188,22 @@ def test_who_denied_what_the_valdoria_ledger_reported(store, tmp_path) -> None:
         assert none.abstained and none.citations == [] and none.text.startswith("The articles do not say that anyone denied")
 
 
+def test_questions_about_what_an_outlet_or_speaker_reported_are_told_from_topics() -> None:
+    from rag.attribution.lexicon import load_lexicon
+    from rag.attribution.questions import parse
+
+    lexicon = load_lexicon()
+    for question, reporter in (("Who denied what the Valdoria Ledger reported?", "Valdoria Ledger"),
+                               ("Who rejected what Coastline Review reported?", "Coastline Review"),
+                               ("Who denied the Valdoria Ledger's report?", "Valdoria Ledger"),
+                               ("Who denied what Reyland said?", "Reyland")):
+        q = parse(question, lexicon)
+        assert q is not None and (q.reporter, q.stance) == (reporter, "deny"), question
+    # "leak" is a verb of the lexicon, yet this asks about a topic, not about what "the data" leaked
+    q = parse("Who denied what about the data leak?", lexicon)
+    assert q is not None and (q.reporter, q.topic) == ("", "the data leak")
+
+
 def test_cli_timeline_and_links(store, tmp_path) -> None:
     folder = write_corpus(tmp_path / "in")
     home = store.settings.home

@@ -18,7 +18,8 @@ from rag.attribution.lexicon import Lexicon
 # What a question may add after the verb without naming a topic.
 NO_TOPIC = re.compile(r"^\s*(?:what|anything|something|it|this|that|whom|to whom|and to whom|and what|,|\s)*$", re.I)
 # "who denied what about the leak?": the topic is "the leak"
-TOPIC_LEAD = re.compile(r"^\s*(?:what\s+|anything\s+|something\s+)?(?P<about>about|regarding|concerning|on|over|in|of)\s+", re.I)
+TOPIC_WORDS = r"(?:about|regarding|concerning|on|over|in|of)"
+TOPIC_LEAD = re.compile(rf"^\s*(?:what\s+|anything\s+|something\s+)?(?P<about>{TOPIC_WORDS})\s+", re.I)
 TO_WHOM = re.compile(r",?\s*(?:and\s+)?to whom\b", re.I)
 # "confirm to Radio Sport 7 that ...", "quote Jules Perrin as saying ...": who was told or quoted
 PARTY = re.compile(r"^\s*(?:to\s+(?:the\s+)?(?P<to>[A-Z][\w.'’-]*(?:\s+[\w.'’-]+){0,4}?)|(?P<quoted>[A-Z][\w.'’-]*(?:\s+[\w.'’-]+){0,4}?)\s+as\s+saying)"
@@ -77,7 +78,7 @@ def _patterns(lexicon: Lexicon) -> _Patterns:
         which=re.compile(rf"^\s*(?:which|what)\s+(?P<speaker>[\w'’-]+(?:\s+[\w'’-]+)?)\s+(?:{neg}|{aux})(?P<verb>{verbs})\b(?P<rest>.*?)[?.!\s]*$", re.I),
         # "who denied what the Valdoria Ledger reported?", "who rejected the reports that Reyland confirmed?"
         answered=re.compile(
-            rf"^\s*who\s+{aux}(?P<verb>{verbs})\s+(?:what|the\s+(?:{REPORT_NOUNS})(?:\s+that)?)\s+(?P<reporter>.+?)\s+"
+            rf"^\s*who\s+{aux}(?P<verb>{verbs})\s+(?:what|the\s+(?:{REPORT_NOUNS})(?:\s+that)?)\s+(?!{TOPIC_WORDS}\b)(?P<reporter>.+?)\s+"
             rf"{aux}(?P<said>{verbs})\b(?:\s+(?:about|on|over)\s+(?P<topic>.+?))?[?.!\s]*$", re.I),
         # "who denied the Valdoria Ledger's report?"
         answered_own=re.compile(rf"^\s*who\s+{aux}(?P<verb>{verbs})\s+(?P<reporter>.+?)['’]s?\s+(?:{REPORT_NOUNS})[?.!\s]*$", re.I),
