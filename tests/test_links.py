@@ -182,6 +182,10 @@ def test_who_denied_what_the_valdoria_ledger_reported(store, tmp_path) -> None:
     assert quotes == {1: (DENIAL, 0), 2: (REPORT, 0)}  # the denying sentence and the reported one
     assert "denied [1]" in answer.text and "answering [2] (Valdoria Ledger" in answer.text
     assert [c.speaker for c in answer.claims] == ["Lena Horvath"]
+    # a speaker's report: the answered sentence must be that speaker's claim
+    own = engine.ask("Who confirmed what Lena Horvath denied?")
+    assert not own.abstained and "confirmed [1]" in own.text and "contradicting what they said [2]" in own.text
+    assert {c.marker: (c.article_id, c.sentence_index) for c in own.citations} == {1: (CONFIRMATION, 0), 2: (DENIAL, 0)}
     # a report nobody denied, an outlet nobody quotes: "The articles do not say", never a guess
     for question in ("Who denied what the Meridian Press reported?", "Who denied what the Kessel Gazette reported?"):
         none = engine.ask(question)
