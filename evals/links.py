@@ -120,7 +120,7 @@ def evaluate(store, suite: LinksSuite, sweep: Sequence[float] = SWEEP, progress:
     """Ingest the corpus into ``store`` (links off), compute every link at the sweep's lowest threshold,
     and score them at the configured threshold and at each threshold of the sweep."""
     from ingest.pipeline import ingest
-    from rag.attribution.links import Linker
+    from rag.attribution.links import Linker, needed
 
     settings = store.settings.links
     configured = settings.threshold
@@ -134,9 +134,8 @@ def evaluate(store, suite: LinksSuite, sweep: Sequence[float] = SWEEP, progress:
     ids = [aid for aid, _, _ in store.catalogue.article_names(store.space)]
     links = Linker(store, lowered).find(ids)
     from_texts = _from_texts(store, links)
-    missed = [g for g in suite.gold if not any(_matches(x, g, from_texts.get((x.from_article, x.from_seq), [])) for x in
-                                               links if x.score >= configured)]
-    at = lambda t: [x for x in links if x.score >= t]  # noqa: E731
+    at = lambda t: [x for x in links if x.score >= needed(x.kind, t, settings)]  # noqa: E731
+    missed = [g for g in suite.gold if not any(_matches(x, g, from_texts.get((x.from_article, x.from_seq), [])) for x in at(configured))]
     return {
         "threshold": configured,
         "metrics": score(at(configured), suite.gold, from_texts),

@@ -99,6 +99,8 @@ class LinksSettings(BaseModel):
     threshold: float = Field(default=0.45, ge=-1, le=1.01, description="Least score of a link: the mean of the similarity by meaning "
                              "of the answering claim's content and the answered sentence, and the share of the content's term weight "
                              "the sentence holds (tuned on evals/suites/desk_links.jsonl)")
+    contradicts_margin: float = Field(default=0.05, ge=0, le=1, description="A speaker contradicting themself needs this much less: the "
+                                      "same speaker and the opposite stance are evidence besides the meaning (tuned on the same suite)")
     unknown_date: float = Field(default=0.6, ge=-1, le=1.01, description="... when either article's date is unknown, so their order "
                                 "cannot be checked (fail safe: higher than threshold)")
     neighbours: int = Field(default=24, ge=1, le=200, description="Nearest chunks read per answering claim and per chunk of a new article")

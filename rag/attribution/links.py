@@ -93,6 +93,12 @@ def date_ok(answered: str, answering: str, score: float, settings: LinksSettings
     return score >= settings.unknown_date
 
 
+def needed(kind: str, threshold: float, settings: LinksSettings) -> float:
+    """The least score a link of this kind needs: a contradiction (the same speaker, the opposite
+    stance) ``contradicts_margin`` less than the others."""
+    return threshold - settings.contradicts_margin if kind == "contradicts" else threshold
+
+
 class Linker:
     """Finds the links touching some articles of one store, reading only their neighbourhood."""
 
@@ -224,7 +230,7 @@ class Linker:
     def _links(self, pairs: Sequence[tuple[_Answer, Sequence[_Target]]]) -> list[Link]:
         """Per answering claim and other article, the best sentence that makes a link (in score order:
         the first whose dates are in order and whose kind is not ruled out), if it reaches the threshold."""
-        floor = min(self.threshold, self.settings.unknown_date)
+        floor = min(self.threshold - self.settings.contradicts_margin, self.settings.unknown_date)
         pairs = [(a, self._shortlist(a, [t for t in ts if t.article != a.article and not self._aside(t.text)], floor))
                  for a, ts in pairs if not self._aside(a.text)]
         self._placed({t.article for _, ts in pairs for t in ts})
@@ -239,11 +245,11 @@ class Linker:
                 if t.article in chosen:
                     continue
                 answered_date, answering_date = self._meta.get(t.article, ("", ""))[1], self._meta.get(answer.article, ("", ""))[1]
-                if score < self.threshold or not date_ok(answered_date, answering_date, score, self.settings):
+                if not date_ok(answered_date, answering_date, score, self.settings):
                     continue
                 there = [(n, c) for n, c in self._claims.get(t.article, []) if c.sentence_indexes[0] == t.index]
                 kind, to_seq = self._kind(answer.claim, there)
-                if kind is None:
+                if kind is None or score < needed(kind, self.threshold, self.settings):
                     continue
                 chosen[t.article] = Link(
                     kind=kind, score=score, from_article=answer.article, from_seq=answer.seq, from_sentence=answer.claim.sentence_indexes[0],
@@ -360,4 +366,4 @@ def rebuild_links(store: "Store", settings: LinksSettings | None = None, progres
     return len(store.catalogue.links(store.space, limit=None)) if stored else 0
 
 
-__all__ = ["DENY_STANCES", "Linker", "answering_stances", "date_ok", "link_articles", "rebuild_links"]
+__all__ = ["DENY_STANCES", "Linker", "answering_stances", "date_ok", "link_articles", "needed", "rebuild_links"]
