@@ -519,15 +519,17 @@ def test_speaker_counts_timeline_and_placed_claims(cat, space) -> None:
     write(cat, space, LATER)
     write(cat, space, dated(make("undated", "Reyland again", ["Reyland denied the sale again."],
                                  claims=[claim("undated", "Tomas Reyland", "deny", "the sale", "tomas reyland")]), ""))
+    write(cat, space, dated(make("american", "Reyland once more", ["Reyland denied it once more."],
+                                 claims=[claim("american", "Tomas Reyland", "deny", "the sale once more", "tomas reyland")]), "1/2/2027"))
     write(cat, space, RAIL)
-    assert cat.speaker_counts(space, {}, 10) == [("tomas reyland", 2, 2, "2026-03-01", "2026-03-01"), ("nordrail", 1, 1, "2026-03-01", "2026-03-01"),
-                                                 ("reyland", 1, 1, "2026-03-09", "2026-03-09")]
+    assert cat.speaker_counts(space, {}, 10) == [("tomas reyland", 3, 3, "2026-03-01", "2026-03-01"), ("nordrail", 1, 1, "2026-03-01", "2026-03-01"),
+                                                 ("reyland", 1, 1, "2026-03-09", "2026-03-09")]  # "1/2/2027" is no ISO day: not a date here
     folded = cat.speaker_counts(space, {"reyland": "tomas reyland"}, 10)
-    assert folded == [("tomas reyland", 3, 3, "2026-03-01", "2026-03-09"), ("nordrail", 1, 1, "2026-03-01", "2026-03-01")]
+    assert folded == [("tomas reyland", 4, 4, "2026-03-01", "2026-03-09"), ("nordrail", 1, 1, "2026-03-01", "2026-03-01")]
     assert cat.speaker_counts(space, {"reyland": "tomas reyland"}, 1, offset=1) == folded[1:]
     rows = cat.speaker_timeline(space, ["tomas reyland", "reyland"])
-    assert [(c.article_id, seq, published) for seq, c, _, _, published, _ in rows] == [("port", 0, "2026-03-01"), ("later", 0, "2026-03-09"),
-                                                                                     ("undated", 0, "")]  # unknown dates last
+    assert [(c.article_id, seq, published) for seq, c, _, _, published, _ in rows] == [
+        ("port", 0, "2026-03-01"), ("later", 0, "2026-03-09"), ("american", 0, "1/2/2027"), ("undated", 0, "")]  # unknown dates last
     assert rows[1][2:4] == ("Reyland admits sale talks", "Ledger") and len(cat.speaker_timeline(space, ["tomas reyland"], limit=1)) == 1
     assert cat.speaker_timeline(space, []) == []
     assert [(n, c.stance) for n, c in cat.placed_claims(space, ["port", "rail"])] == [(0, "deny"), (1, "say"), (0, "confirm")]

@@ -133,6 +133,8 @@ def test_rebuild_recomputes_every_link(store, tmp_path) -> None:
 def test_an_unknown_date_links_only_when_the_similarity_is_very_high(store, tmp_path) -> None:
     assert date_ok("2026-03-02", "2026-03-04", 0.1, LinksSettings()) and not date_ok("2026-03-05", "2026-03-04", 0.99, LinksSettings())
     assert not date_ok("", "2026-03-04", 0.5, LinksSettings(unknown_date=0.6)) and date_ok("", "2026-03-04", 0.7, LinksSettings(unknown_date=0.6))
+    # "4/13/2017" sorts before "4/4/2017" as text: a date that is no ISO day counts as unknown
+    assert not date_ok("4/13/2017", "4/4/2017", 0.5, LinksSettings(unknown_date=0.6))
     undated = CORPUS[DENIAL + ".txt"].replace("VALDORIA CITY, March 4, 2026 (Northern Wire Service) — ", "")
     folder = write_corpus(tmp_path / "in", (REPORT + ".txt",))
     (folder / "undated.txt").write_text(undated, encoding="utf-8")

@@ -55,6 +55,7 @@ SCREEN_PER_ARTICLE = 2
 REBUILD_BATCH = 64
 #: Lines that point to other stories.
 _ASIDE = re.compile(rf"^\s*{ASIDE_PREFIX}", re.I)
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 #: The last sentence index of an article, as a window's end.
 _END = 2**30
 
@@ -87,8 +88,9 @@ def answering_stances(settings: LinksSettings) -> frozenset[str]:
 
 def date_ok(answered: str, answering: str, score: float, settings: LinksSettings) -> bool:
     """Is the answered article published on or before the answering one? ISO days compare as text;
-    when either is unknown, only a link of similarity ``unknown_date`` or more is kept."""
-    if answered and answering:
+    when either is unknown, or not an ISO day ("7/21/2015" as some data sets write it, whose text order
+    is no date order), only a link of similarity ``unknown_date`` or more is kept."""
+    if _ISO_DAY.match(answered) and _ISO_DAY.match(answering):
         return answered[:10] <= answering[:10]
     return score >= settings.unknown_date
 

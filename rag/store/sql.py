@@ -67,6 +67,11 @@ ORPHAN_LINKS = ("FROM links WHERE space=? AND (NOT EXISTS (SELECT 1 FROM article
                 "OR NOT EXISTS (SELECT 1 FROM articles a WHERE a.space=links.space AND a.id=links.to_article))")
 
 
+#: A publication date when it is an ISO day (``YYYY-MM-DD...``), else NULL: only ISO days sort as dates
+#: ("7/21/2015" does not), so anything else is an unknown date.
+ISO_DAY = "CASE WHEN {0} LIKE '____-__-__%' THEN {0} END"
+
+
 def link_row(space: str, link: Link) -> tuple:
     """A link's values for :data:`UPSERT_LINK` (no claim in the answered sentence: -1)."""
     return (space, link.from_article, link.from_seq, link.from_sentence, link.to_article, link.to_sentence,
@@ -582,14 +587,14 @@ class SqlCatalogue(ABC):
         """``(key, claims, articles, first, last)`` per named speaker, most claims first (then by key),
         counted by the engine (GROUP BY over the speaker index, no claim read here), with the keys of
         ``fold`` counted under the key each maps to (a surname under the one full name ending with
-        it); ``first`` and ``last`` are the earliest and latest known publication dates ('' if none)."""
+        it); ``first`` and ``last`` are the earliest and latest ISO publication days ('' if none)."""
         key = "c.speaker_key"
         args: list[Any] = []
         if fold:
             key = "CASE c.speaker_key " + " ".join("WHEN ? THEN ?" for _ in fold) + " ELSE c.speaker_key END"
             args += [x for k, v in sorted(fold.items()) for x in (k, v)]
         q = (f"SELECT k, COUNT(*), COUNT(DISTINCT article_id), MIN(pub), MAX(pub) FROM (SELECT {key} AS k, c.article_id, "
-             "NULLIF(a.published, '') AS pub FROM claims c JOIN articles a ON a.space=c.space AND a.id=c.article_id "
+             f"{ISO_DAY.format('a.published')} AS pub FROM claims c JOIN articles a ON a.space=c.space AND a.id=c.article_id "
              "WHERE c.space=? AND c.speaker_key != '' AND c.speaker_key NOT LIKE '%#%') t "
              f"GROUP BY k ORDER BY COUNT(*) DESC, k{self._BY_BYTES} LIMIT ? OFFSET ?")
         with self._reading() as run:
@@ -598,14 +603,15 @@ class SqlCatalogue(ABC):
 
     def speaker_timeline(self, space: str, keys: Sequence[str], limit: int | None = None) -> list[tuple[int, Claim, str, str, str, str]]:
         """``(seq, claim, title, source, published, url)`` of every claim by these speaker keys, in date
-        order: by the article's publication date (unknown dates last), then in ledger order."""
+        order: by the article's publication date (unknown dates, and dates that are no ISO day, last),
+        then in ledger order."""
         keys = sorted(set(keys))
         if not keys:
             return []
         where, args = self._any("c.speaker_key", keys)
         q = (f"SELECT {_CLAIM_COLUMNS_OF_C}, a.title, a.source, a.published, a.url FROM claims c JOIN articles a "
              f"ON a.space=c.space AND a.id=c.article_id WHERE c.space=? AND {where} "
-             f"ORDER BY CASE WHEN a.published = '' THEN 1 ELSE 0 END, a.published{self._BY_BYTES}, c.article_id{self._BY_BYTES}, c.seq")
+             f"ORDER BY {ISO_DAY.format('a.published')}{self._BY_BYTES} NULLS LAST, c.article_id{self._BY_BYTES}, c.seq")
         qargs: list[Any] = [space, *args]
         if limit is not None and limit >= 0:
             q += " LIMIT ?"
