@@ -137,7 +137,7 @@ class Linker:
         for vec, text in zip(vectors, texts):
             ids = [i for i, _ in store.nearest(vec, n)]
             if text:
-                ids += [i for i, _ in store.lexical().search(text, n)]
+                ids += [i for i, _ in self._lexical.search(text, n)]
             hits.append(list(dict.fromkeys(ids)))
         chunks = {c.id: c for c in store.catalogue.chunks(store.space, sorted({i for h in hits for i in h}))}
         out = []
