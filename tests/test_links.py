@@ -194,6 +194,22 @@ def test_who_denied_what_the_valdoria_ledger_reported(store, tmp_path) -> None:
         assert none.abstained and none.citations == [] and none.text.startswith("The articles do not say that anyone denied")
 
 
+def test_a_speaker_turning_is_answered_from_the_contradictions(store, tmp_path) -> None:
+    ingest([write_corpus(tmp_path / "in")], store, progress=False)
+    engine = Engine(store)
+    for question in ("What did Lena Horvath deny and later confirm?", "What did Horvath deny in March and confirm in March 2026?",
+                     "Who denied that her ministry had sold the cod quota and later confirmed it?"):
+        answer = engine.ask(question)
+        assert not answer.abstained, question
+        assert answer.text == ("Lena Horvath (Fisheries minister): denied [1] (Northern Wire Service, 2026-03-04), "
+                               "then confirmed [2] (Meridian Press, 2026-03-10)"), question
+        assert [(c.marker, c.article_id) for c in answer.citations] == [(1, DENIAL), (2, CONFIRMATION)]
+    for question in ("What did Lena Horvath deny in February and confirm in March?", "What did Lena Horvath confirm and later deny?",
+                     "Who denied the port sale and later confirmed it?"):
+        answer = engine.ask(question)
+        assert answer.abstained and answer.citations == [] and answer.text.startswith("The articles do not say that"), question
+
+
 def test_questions_about_what_an_outlet_or_speaker_reported_are_told_from_topics() -> None:
     from rag.attribution.lexicon import load_lexicon
     from rag.attribution.questions import parse

@@ -52,6 +52,17 @@ class LedgerAnswer:
     documents: list[str] = field(default_factory=list)
 
 
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
+
+
+def _in_month(day: str, asked: str) -> bool:
+    """Is the ISO day in the asked month ("April", "April 2026")? A date that is no ISO day is not."""
+    name, _, year = asked.lower().partition(" ")
+    if name not in _MONTHS or len(day) < 7 or not day[:4].isdigit():
+        return False
+    return day[5:7] == f"{_MONTHS.index(name) + 1:02d}" and (not year or day[:4] == year.strip())
+
+
 class AttributionAnswerer:
     """Answers recognised attribution questions from the ledger of one store."""
 
@@ -136,6 +147,8 @@ class AttributionAnswerer:
             return None
         if query.reporter:
             return self._answered(query)
+        if query.earlier:
+            return self._turned(query)
         speakers = self.speakers()
         if query.speaker and query.stance == "say" and not speakers.exists(query.speaker):
             documents = self._documents(query.speaker)
@@ -214,6 +227,49 @@ class AttributionAnswerer:
                              f"{answered} [{number[(x.to_article, x.to_sentence)]}] ({when(x.to_source, x.to_title, x.to_published)})")
                 claims.append(claim)
         return LedgerAnswer(query, shown=shown, text="\n".join(lines), claims=claims)
+
+    def _turned(self, query: AttributionQuery) -> LedgerAnswer:
+        """"Who confirmed X and later denied it?", "What did Hallin deny in April and confirm in May?":
+        the stored ``contradicts`` links (the same speaker, opposite stances, across articles) whose
+        earlier claim is of the first stance and later one of the second, by the asked speaker, about
+        the asked topic, in the asked months; each shown with both sentences, earlier first."""
+        cat, space = self.store.catalogue, self.store.space
+        found = []
+        for x in cat.links(space, kinds=["contradicts"], limit=self.settings.max_listed * 10):
+            later, earlier = x.from_claim, x.to_claim
+            if later is None or earlier is None or later.negated or earlier.negated:
+                continue
+            if later.stance not in self.lexicon.accepted(query.stance) or earlier.stance not in self.lexicon.accepted(query.earlier):
+                continue
+            if query.speaker and not speaker_matches(query.speaker, later):
+                continue
+            if any(month and not _in_month(day, month) for month, day in zip(query.months, (x.to_published, x.from_published))):
+                continue
+            found.append(x)
+        if query.topic:
+            lexical = self.store.lexical()
+            terms = lexical.terms(query.topic)
+            found = [x for x in found if lexical.coverage(terms, " ".join((x.from_text, x.to_text))) >= self.settings.topic_coverage]
+        if not found:
+            who = plain_text(strip_markers(query.speaker)) if query.speaker else "anyone"
+            what = f" {plain_text(strip_markers(query.topic))}" if query.topic else " anything"
+            return LedgerAnswer(query, abstained=True, text=f"The articles do not say that {who} {self.lexicon.past(query.earlier.replace('_', ' '))}"
+                                f"{what} and later {self.lexicon.past(query.stance.replace('_', ' '))} it.")
+        found = found[: self.settings.max_listed]
+        places = list(dict.fromkeys(p for x in found for p in ((x.to_article, x.to_sentence), (x.from_article, x.from_sentence))))
+        rows = cat.window_sentences(space, [(a, i, i) for a, i in places], self.store.embedder.dim)
+        shown = [Candidate(sentence=s, title=title, url=url, score=1.0) for s, title, url, _ in rows]
+        number = {(c.sentence.article_id, c.sentence.index): n for n, c in enumerate(shown, start=1)}
+        display = self.speakers()
+        laters = display.display([x.from_claim for x in found])  # type: ignore[misc]
+        earliers = display.display([x.to_claim for x in found])  # type: ignore[misc]
+        when = lambda *parts: ", ".join(p for p in parts if p)  # noqa: E731
+        lines = []
+        for x, later, earlier in zip(found, laters, earliers):
+            lines.append(f"{speaker_phrase(later)}: {earlier.cue} [{number[(x.to_article, x.to_sentence)]}] "
+                         f"({when(x.to_source, x.to_published)}), then {later.cue} [{number[(x.from_article, x.from_sentence)]}] "
+                         f"({when(x.from_source, x.from_published)})")
+        return LedgerAnswer(query, shown=shown, text="\n".join(lines), claims=[c for pair in zip(earliers, laters) for c in pair])
 
     def _lemma(self, query: AttributionQuery) -> str:
         entry = self.lexicon.question_verbs.get(" ".join(query.verb.lower().split()))
