@@ -130,6 +130,7 @@ def ingest(
     extractor = extractor or make_extractor(store)
     with store.writing():
         store.reconcile_if_marked()  # what a killed run left (vectors the catalogue does not list), only if one did
+        _relink_if_marked(store, report)  # links a killed or failed run did not compute, only if one did
         loaded = collect(paths, report, extractor.version, store.settings.ingest, encoding)
         if on_notice:
             for n in report.notices:
@@ -217,6 +218,8 @@ def _store_all(
                     sentence_vecs=_sentence_vectors(p, vecs[1], dim), claims=p.claims,
                 ))
             prepared = kept
+            if writes and store.settings.links.enabled:
+                store.catalogue.mark_links_dirty(store.space)  # committed before the articles: see _link
             stored: list[str] = []
             for (p, existed), error in zip(prepared, store.write_many(writes)):
                 if error is not None:
@@ -238,8 +241,9 @@ def _store_all(
 
 def _link(store: Store, article_ids: list[str], report: IngestReport) -> None:
     """Cross-article links of the articles just stored, both ways (rag/attribution/links.py). Their
-    old links went with their old rows; a failure here leaves them without links (never wrong ones),
-    says so, and `whosaid links --rebuild` computes them again."""
+    old links went with their old rows. The "links may be missing" mark, committed before they were
+    written, is cleared once they are linked: a kill or a failure in between leaves missing links
+    (never wrong ones) and the mark, and the next ingest computes every link again."""
     if not article_ids or not store.settings.links.enabled:
         return
     from rag.attribution.links import link_articles
@@ -247,9 +251,23 @@ def _link(store: Store, article_ids: list[str], report: IngestReport) -> None:
     try:
         report.links += len(link_articles(store, article_ids))
     except Exception as e:  # noqa: BLE001 - the articles are stored; only their links are missing
-        notice = f"could not link {len(article_ids)} articles to the others ({_reason(e)}); run `whosaid links --rebuild`"
+        notice = f"could not link {len(article_ids)} articles to the others ({_reason(e)}); the next ingest links them again"
         if notice not in report.notices:
             report.notices.append(notice)
+        return
+    store.catalogue.clear_links_dirty(store.space)
+
+
+def _relink_if_marked(store: Store, report: IngestReport) -> None:
+    """Every link computed again when a run before this one stored articles and did not link them."""
+    if not store.settings.links.enabled or not store.catalogue.links_dirty(store.space):
+        return
+    from rag.attribution.links import rebuild_links
+
+    try:
+        rebuild_links(store)
+    except Exception as e:  # noqa: BLE001 - the mark stays: the next ingest tries again
+        report.notices.append(f"could not link the articles a run before this one left unlinked ({_reason(e)})")
 
 
 def _reason(e: BaseException) -> str:

@@ -560,3 +560,11 @@ def test_a_schema_6_catalogue_gains_the_links_table(cat, kind, space, tmp_path, 
         assert [x.kind for x in again.links(space)] == ["contradicts"]
     finally:
         again.close()
+
+
+def test_the_links_mark_is_set_read_and_cleared_per_space(cat, space) -> None:
+    assert not cat.links_dirty(space)  # a space never seen has nothing to relink
+    cat.mark_links_dirty(space)
+    assert cat.links_dirty(space) and not cat.links_dirty(f"{space}-other")
+    cat.clear_links_dirty(space)
+    assert not cat.links_dirty(space)

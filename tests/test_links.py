@@ -120,6 +120,23 @@ def test_deleting_or_replacing_an_article_drops_its_links_both_ways(store, tmp_p
     assert ends(store.catalogue.links(store.space)) == {("responds", CONFIRMATION, 0, REPORT, 0)}
 
 
+def test_links_a_failed_run_left_out_are_computed_by_the_next_ingest(store, tmp_path, monkeypatch) -> None:
+    import rag.attribution.links as links_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("vector store gone")
+
+    folder = write_corpus(tmp_path / "in")
+    monkeypatch.setattr(links_module, "link_articles", broken)
+    report = ingest([folder], store, progress=False)
+    assert report.added == 4 and any("could not link 4 articles" in n for n in report.notices)
+    assert store.catalogue.links(store.space) == [] and store.catalogue.links_dirty(store.space)
+    monkeypatch.undo()
+    again = ingest([folder], store, progress=False)  # nothing changed, yet the mark makes it link everything
+    assert again.unchanged == 4 and ends(store.catalogue.links(store.space)) == EXPECTED
+    assert not store.catalogue.links_dirty(store.space)
+
+
 def test_rebuild_recomputes_every_link(store, tmp_path) -> None:
     store.settings.links.enabled = False
     ingest([write_corpus(tmp_path / "in")], store, progress=False)

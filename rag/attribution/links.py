@@ -355,7 +355,8 @@ def link_articles(store: "Store", article_ids: Sequence[str], settings: LinksSet
 
 def rebuild_links(store: "Store", settings: LinksSettings | None = None, progress: Callable[[int], None] | None = None) -> int:
     """Drop every link of the collection and compute them all again (article by article, each
-    neighbourhood read as at ingest); returns the number stored. The caller holds the write lock."""
+    neighbourhood read as at ingest), then clear the "links may be missing" mark; returns the number
+    stored. The caller holds the write lock."""
     settings = settings or store.settings.links
     store.catalogue.delete_links(store.space)
     ids = [aid for aid, _, _ in store.catalogue.article_names(store.space)]
@@ -365,6 +366,7 @@ def rebuild_links(store: "Store", settings: LinksSettings | None = None, progres
         if links:
             store.catalogue.add_links(store.space, links)
         stored += len(links)
+    store.catalogue.clear_links_dirty(store.space)  # every link is there now
     return len(store.catalogue.links(store.space, limit=None)) if stored else 0
 
 

@@ -76,7 +76,7 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS claim_words_by_article ON claim_words (space, article_id)",
     """CREATE TABLE IF NOT EXISTS spaces (
         space TEXT PRIMARY KEY, generation BIGINT NOT NULL DEFAULT 0, chunks BIGINT NOT NULL DEFAULT 0,
-        vectors_dirty INTEGER NOT NULL DEFAULT 1)""",
+        vectors_dirty INTEGER NOT NULL DEFAULT 1, links_dirty INTEGER NOT NULL DEFAULT 0)""",
     "CREATE TABLE IF NOT EXISTS terms (space TEXT NOT NULL, term TEXT NOT NULL, df BIGINT NOT NULL, PRIMARY KEY (space, term))",
     # a claim in one article answering a sentence of another (rag/attribution/links.py); to_seq -1: no claim there
     """CREATE TABLE IF NOT EXISTS links (
@@ -108,7 +108,8 @@ MIGRATIONS: dict[int, list[str]] = {
     # 5 -> 6: claims by speaker, stance and negation in the ledger's order
     6: ['CREATE INDEX IF NOT EXISTS claims_by_speaker_stance ON claims (space, speaker_key, stance, negated, article_id COLLATE "C", seq)'],
     # 7 -> 8 (issue 13): cross-article links, empty until `whosaid links --rebuild` or the next ingest fills them
-    8: [s for s in SCHEMA if "links" in s],
+    8: [*(s for s in SCHEMA if "links" in s and "spaces" not in s),
+        "ALTER TABLE spaces ADD COLUMN IF NOT EXISTS links_dirty INTEGER NOT NULL DEFAULT 0"],
 }
 
 def _lock_key(name: str) -> int:

@@ -55,6 +55,11 @@ SET_VECTORS_DIRTY = ("INSERT INTO spaces (space, vectors_dirty) VALUES (?, ?) "
                      "ON CONFLICT (space) DO UPDATE SET vectors_dirty = excluded.vectors_dirty")
 
 
+#: Sets or clears a space's "links may be missing" mark (``spaces.links_dirty``): set before an ingest
+#: writes articles whose links it has yet to compute, cleared once it has; a kill in between leaves it
+#: set, and the next ingest computes every link again.
+SET_LINKS_DIRTY = ("INSERT INTO spaces (space, links_dirty) VALUES (?, ?) "
+                   "ON CONFLICT (space) DO UPDATE SET links_dirty = excluded.links_dirty")
 #: Stores a cross-article link (rag/attribution/links.py), replacing one found before for the same
 #: answering claim and answered sentence. Both engines write links with this one statement.
 UPSERT_LINK = ("INSERT INTO links (space, from_article, from_seq, from_sentence, to_article, to_sentence, to_seq, kind, score) "
@@ -639,6 +644,18 @@ class SqlCatalogue(ABC):
             rows = run("SELECT vectors_dirty FROM spaces WHERE space=?", (space,))
         return not rows or bool(rows[0][0])
 
+    def links_dirty(self, space: str) -> bool:
+        """Whether links may be missing (an ingest stored articles and did not get to link them)."""
+        with self._reading() as run:
+            rows = run("SELECT links_dirty FROM spaces WHERE space=?", (space,))
+        return bool(rows and rows[0][0])
+
+    def mark_links_dirty(self, space: str) -> None:
+        self._commit_one(SET_LINKS_DIRTY, (space, 1))
+
+    def clear_links_dirty(self, space: str) -> None:
+        self._commit_one(SET_LINKS_DIRTY, (space, 0))
+
     def mark_vectors_dirty(self, space: str) -> None:
         self._commit_one(SET_VECTORS_DIRTY, (space, 1))
 
@@ -679,4 +696,4 @@ class SqlCatalogue(ABC):
         return found
 
 
-__all__ = ["CLAIM_COLUMNS", "DELETE_LINKS", "ORPHAN_LINKS", "SET_VECTORS_DIRTY", "UPSERT_LINK", "Run", "SqlCatalogue", "link_row", "orphans"]
+__all__ = ["CLAIM_COLUMNS", "DELETE_LINKS", "ORPHAN_LINKS", "SET_LINKS_DIRTY", "SET_VECTORS_DIRTY", "UPSERT_LINK", "Run", "SqlCatalogue", "link_row", "orphans"]

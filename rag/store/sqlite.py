@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS claim_words (
 CREATE INDEX IF NOT EXISTS claim_words_by_article ON claim_words (space, article_id);
 CREATE TABLE IF NOT EXISTS spaces (
     space TEXT PRIMARY KEY, generation INTEGER NOT NULL DEFAULT 0, chunks INTEGER NOT NULL DEFAULT 0,
-    vectors_dirty INTEGER NOT NULL DEFAULT 1
+    vectors_dirty INTEGER NOT NULL DEFAULT 1, links_dirty INTEGER NOT NULL DEFAULT 0
 );
 -- the lexical index: each chunk's stemmed terms (rowid = chunks.fts), and per-space document frequencies
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
@@ -112,8 +112,8 @@ MIGRATIONS: dict[int, list[str]] = {
     # stance and negation in the ledger's order (in POST_SCHEMA)
     6: ["DROP INDEX IF EXISTS claims_by_stance", "CREATE INDEX claims_by_stance ON claims (space, stance, article_id, seq)"],
     # 7 -> 8 (issue 13): cross-article links; the table and its index are in SCHEMA (IF NOT EXISTS), so an
-    # older catalogue gains them empty, and `whosaid links --rebuild` fills them
-    8: [],
+    # older catalogue gains them empty, and `whosaid links --rebuild` fills them; the "links may be missing" mark
+    8: ["ALTER TABLE spaces ADD COLUMN links_dirty INTEGER NOT NULL DEFAULT 0"],
 }
 #: Indexes over columns that older schemas' migrations add: created after the steps.
 POST_SCHEMA = [
