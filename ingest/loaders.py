@@ -257,7 +257,10 @@ def record_to_article(record: Any, path: Path, line: int | None) -> Loaded | Loa
         return ""
 
     title = str(record.get("title") or "").strip() or article_id
-    article = Article(id=article_id, title=title, source=field("source"), url=field("url"), published=field("published"), text=text)
+    # an ISO day when the date can be read ("4/5/2017" month first, as FA-KES writes it), so date
+    # filters, timelines and the links' date order compare like with like; else the text as given
+    published = field("published")
+    article = Article(id=article_id, title=title, source=field("source"), url=field("url"), published=iso_day(published) or published, text=text)
     return Loaded(article, str(path), line)
 
 

@@ -462,3 +462,11 @@ def test_pdf_bare_page_numbers_go_in_a_multipage_pdf_only(tmp_path: Path) -> Non
     assert two.text == "Paragraph one of the statement.\n\nParagraph two of the statement."
     one = _one(numbered(tmp_path / "one.pdf", 1)).article
     assert one.text == "Paragraph one of the statement.\n- 1 -"
+
+
+def test_record_dates_become_iso_days_when_they_can_be_read(tmp_path):
+    f = tmp_path / "wire.jsonl"
+    rows = [{"id": "a", "text": "One. Two.", "date": "4/5/2017"}, {"id": "b", "text": "One. Two.", "date": "Wed, 05 Apr 2017 10:00:00 GMT"},
+            {"id": "c", "text": "One. Two.", "date": "spring"}]
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    assert [x.article.published for x in load_file(f)] == ["2017-04-05", "2017-04-05", "spring"]  # unreadable: kept as given
