@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/whosaid ingest samples/articles
+	$(BIN)/whosaid ingest samples/articles samples/desk
 	$(BIN)/whosaid ask "$(DEMO_QUESTION)"
 	$(BIN)/whosaid serve --host 127.0.0.1 --port 7860
 
