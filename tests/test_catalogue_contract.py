@@ -496,31 +496,6 @@ def test_pages_are_stored_per_sentence_and_per_article(cat, space) -> None:
     assert cat.article(space, "rail").pages == [] and [s.page for s in cat.sentences(space, "rail")] == [None, None]
 
 
-def test_a_schema_6_catalogue_gains_pages_and_keeps_its_articles(cat, kind, space, tmp_path, request) -> None:
-    """An older catalogue (no page columns) migrates to 7: its articles read back unchanged, without
-    pages, and a PDF written after the migration keeps them."""
-    write(cat, space, PORT)
-    cat.close()
-    if kind == "sqlite":
-        db = sqlite3.connect(tmp_path / "catalogue.sqlite3")
-        db.executescript("ALTER TABLE articles DROP COLUMN pages; ALTER TABLE sentences DROP COLUMN page; PRAGMA user_version = 6;")
-        db.close()
-    else:
-        import psycopg
-
-        with psycopg.connect(request.getfixturevalue("postgres_url"), autocommit=True) as conn:
-            conn.execute("ALTER TABLE articles DROP COLUMN pages")
-            conn.execute("ALTER TABLE sentences DROP COLUMN page")
-            conn.execute("UPDATE whosaid_meta SET value = '6' WHERE key = 'schema_version'")
-    again = open_catalogue(kind, tmp_path, request)
-    try:
-        assert again.article(space, "port") == PORT[0] and again.sentences(space, "port") == PORT[1]
-        write(again, space, paged())
-        assert [s.page for s in again.sentences(space, "report")] == [1, 1, 2] and again.article(space, "report").pages
-    finally:
-        again.close()
-
-
 # -- cross-article links and speakers over time (issue 13) ------------------------------------------
 
 def dated(parts, published: str, source: str = "Wire"):
@@ -585,27 +560,34 @@ def test_speaker_counts_timeline_and_placed_claims(cat, space) -> None:
     assert cat.published(space, ["port", "later", "nope"]) == {"port": ("Wire", "2026-03-01"), "later": ("Ledger", "2026-03-09")}
 
 
-def test_a_schema_6_catalogue_gains_the_links_table(cat, kind, space, tmp_path, request) -> None:
+def test_a_schema_6_catalogue_gains_pages_and_links_and_keeps_its_articles(cat, kind, space, tmp_path, request) -> None:
+    """An older catalogue (no page columns, no links table, no links mark) migrates to 8: its articles
+    read back unchanged, without pages; a PDF written after the migration keeps them; links can be stored."""
     write(cat, space, PORT)
     cat.close()
     if kind == "sqlite":
-        import sqlite3
-
         db = sqlite3.connect(tmp_path / "catalogue.sqlite3")
-        db.executescript("DROP TABLE links; PRAGMA user_version = 6;")
+        db.executescript(
+            "ALTER TABLE articles DROP COLUMN pages; ALTER TABLE sentences DROP COLUMN page; DROP TABLE links; "
+            "ALTER TABLE spaces DROP COLUMN links_dirty; PRAGMA user_version = 6;"
+        )
         db.close()
     else:
         import psycopg
 
         with psycopg.connect(request.getfixturevalue("postgres_url"), autocommit=True) as conn:
-            conn.execute("DROP TABLE links")
-            conn.execute("UPDATE whosaid_meta SET value = '6' WHERE key = 'schema_version'")
+            for statement in ("ALTER TABLE articles DROP COLUMN pages", "ALTER TABLE sentences DROP COLUMN page", "DROP TABLE links",
+                              "ALTER TABLE spaces DROP COLUMN links_dirty", "UPDATE whosaid_meta SET value = '6' WHERE key = 'schema_version'"):
+                conn.execute(statement)
     again = open_catalogue(kind, tmp_path, request)
     try:
+        assert again.article(space, "port") == PORT[0] and again.sentences(space, "port") == PORT[1]
+        write(again, space, paged())
+        assert [s.page for s in again.sentences(space, "report")] == [1, 1, 2] and again.article(space, "report").pages
         write(again, space, LATER)
         again.add_links(space, [Link(kind="contradicts", score=0.7, from_article="later", from_seq=0, from_sentence=0,
                                      to_article="port", to_sentence=0, to_seq=0)])
-        assert [x.kind for x in again.links(space)] == ["contradicts"]
+        assert [x.kind for x in again.links(space)] == ["contradicts"] and not again.links_dirty(space)
     finally:
         again.close()
 

@@ -551,12 +551,7 @@ def eval_command(
         for k, v in metrics.items():
             typer.echo(f"{k:<22} {v:.3f}" if isinstance(v, float) else f"{k:<22} {v}")
         typer.echo(f"report: {out / 'report.html'}")
-    failed = [(n, metrics.get(n), "<", v) for n, v in thresholds["under"].items() if metrics.get(n) is None or metrics[n] < v]
-    failed += [(n, metrics.get(n), ">", v) for n, v in thresholds["over"].items() if metrics.get(n) is None or metrics[n] > v]
-    for name, got, sign, want in failed:
-        typer.echo(f"fail: {name} {got if got is None else round(got, 4)} {sign} {want}", err=True)
-    if failed:
-        raise typer.Exit(1)
+    _fail_thresholds(metrics, thresholds)
 
 
 def _eval_links(path: Path, out: Path | None, home: Path | None, thresholds: dict[str, dict[str, float]], as_json: bool, progress: bool) -> None:
@@ -601,10 +596,15 @@ def _eval_links(path: Path, out: Path | None, home: Path | None, thresholds: dic
         typer.echo(f"report: {out / 'report.html'}")
     flat = {**{k: v for k, v in metrics.items() if not isinstance(v, dict)},
             **{f"{kind}:{m}": v for kind, d in metrics.items() if isinstance(d, dict) for m, v in d.items()}}
-    failed = [(n, flat.get(n), "<", v) for n, v in thresholds["under"].items() if flat.get(n) is None or flat[n] < v]
-    failed += [(n, flat.get(n), ">", v) for n, v in thresholds["over"].items() if flat.get(n) is None or flat[n] > v]
+    _fail_thresholds(flat, thresholds)
+
+
+def _fail_thresholds(metrics: dict, thresholds: dict[str, dict[str, float]]) -> None:
+    """One line per metric past its --fail-under/--fail-over threshold (a missing metric fails), then exit 1."""
+    failed = [(n, metrics.get(n), "<", v) for n, v in thresholds["under"].items() if metrics.get(n) is None or metrics[n] < v]
+    failed += [(n, metrics.get(n), ">", v) for n, v in thresholds["over"].items() if metrics.get(n) is None or metrics[n] > v]
     for name, got, sign, want in failed:
-        typer.echo(f"fail: {name} {got} {sign} {want}", err=True)
+        typer.echo(f"fail: {name} {got if got is None else round(got, 4)} {sign} {want}", err=True)
     if failed:
         raise typer.Exit(1)
 

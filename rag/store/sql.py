@@ -491,25 +491,9 @@ class SqlCatalogue(ABC):
 
     def claims_at(self, space: str, places: Sequence[tuple[str, int]]) -> list[Claim]:
         """Claims by their ``(article_id, seq)``, in the order given (unknown places skipped)."""
-        by_article: dict[str, list[int]] = {}
-        for a, n in places:
-            by_article.setdefault(a, []).append(n)
-        found: dict[tuple[str, int], Claim] = {}
-        articles = list(by_article.items())
-        with self._reading() as run:
-            # up to WINDOWS_PER_READ articles per statement, as window_sentences: a topic question
-            # picks claims in many articles, and on a server each statement is a round trip
-            for b in range(0, len(articles), self.WINDOWS_PER_READ):
-                clauses, args = [], []
-                for a, seqs in articles[b : b + self.WINDOWS_PER_READ]:
-                    where, more = self._any("seq", sorted(set(seqs)))
-                    clauses.append(f"(space=? AND article_id=? AND {where})")
-                    args += [space, a, *more]
-                for row in run(f"SELECT {CLAIM_COLUMNS} FROM claims WHERE {' OR '.join(clauses)}", args):
-                    found[(row[1], int(row[2]))] = self._claim(row)
+        found = dict(self._placed_claims(space, places))
         return [found[p] for p in places if p in found]
 
-    # -- cross-article links and speakers over time (rag/attribution/links.py, timeline.py) ---------
     def published(self, space: str, article_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """``id -> (source, published)`` of these articles (unknown ids left out)."""
         out: dict[str, tuple[str, str]] = {}
@@ -576,6 +560,8 @@ class SqlCatalogue(ABC):
         out: list[tuple[tuple[str, int], Claim]] = []
         articles = list(by_article.items())
         with self._reading() as run:
+            # up to WINDOWS_PER_READ articles per statement, as window_sentences: a topic question
+            # picks claims in many articles, and on a server each statement is a round trip
             for b in range(0, len(articles), self.WINDOWS_PER_READ):
                 clauses, args = [], []
                 for a, seqs in articles[b : b + self.WINDOWS_PER_READ]:
