@@ -192,6 +192,25 @@ def scroller_of(locator) -> int:
     }""")
 
 
+def scroll_chat_to(target, at: float = 0.5) -> None:
+    """Scroll the conversation (the element ``scroller_of`` marked) as a reader would, until ``target``
+    sits at ``at`` of its height (0 top, 0.5 middle). The chat scrolls itself to its end once more some
+    300 ms after an answer completes (Gradio's autoscroll), so this repeats until the position has held
+    for ten polls of 100 ms with the answer complete."""
+    target.evaluate("""(el, at) => new Promise((done) => {
+        const box = document.querySelector('[data-scroller]');
+        let steady = 0;
+        const poll = () => {
+            const busy = document.querySelector('#whosaid-chat .generating, #whosaid-chat .pending');
+            const off = el.getBoundingClientRect().top - box.getBoundingClientRect().top - box.clientHeight * at;
+            const want = Math.min(Math.max(0, box.scrollTop + off), box.scrollHeight - box.clientHeight);
+            if (busy || Math.abs(box.scrollTop - want) > 2) { box.scrollTop = want; steady = 0; } else { steady += 1; }
+            if (steady >= 10) done(); else setTimeout(poll, 100);
+        };
+        poll();
+    })""", at)
+
+
 def fits(page, selector: str) -> list[str]:
     """Cells under ``selector`` that wrap onto a second line or overflow their box: a header or a
     stance that breaks ("stanc/e") is not readable."""
@@ -246,6 +265,8 @@ def test_attribution_answer_is_grouped_by_speaker_and_article(page, base_url: st
     assert original.get_attribute("target") == "_blank" and "noopener" in (original.get_attribute("rel") or "")
     assert "Bridge Works Bulletin\nHarbour Bulletin · 5 Apr 2026\n" in text
     assert page.locator('a[href^="javascript:"], a[href*="__xss"]').count() == 0
+    scroller_of(reyland)
+    scroll_chat_to(reyland, 0.02)  # the top of the answer, for the person looking at the screenshot
     snap(page, f"attribution-{width}")
     assert page.evaluate("window.__xss") is None and page.dialogs == []
 
@@ -262,21 +283,7 @@ def test_citation_click_never_scrolls_the_conversation(page, base_url: str, widt
     link = page.locator('#whosaid-chat a[href^="#cite/08b-harbour-dredging-review/"]').first
     assert scroller_of(link) >= 0, "the answer should be long enough to scroll"
     chat = page.locator("[data-scroller]")
-    # the reader scrolls up to the link. The chat itself scrolls to its end once more, some 300 ms after
-    # the answer completes (Gradio's autoscroll); so scroll to the link until it stays there for a second
-    # with the answer complete (polls of 100 ms), and only then click
-    link.evaluate("""(el) => new Promise((done) => {
-        const box = document.querySelector('[data-scroller]');
-        let steady = 0;
-        const poll = () => {
-            const busy = document.querySelector('#whosaid-chat .generating, #whosaid-chat .pending');
-            const off = el.getBoundingClientRect().top - box.getBoundingClientRect().top - box.clientHeight / 2;
-            const target = Math.min(Math.max(0, box.scrollTop + off), box.scrollHeight - box.clientHeight);
-            if (busy || Math.abs(box.scrollTop - target) > 2) { box.scrollTop = target; steady = 0; } else { steady += 1; }
-            if (steady >= 10) done(); else setTimeout(poll, 100);
-        };
-        poll();
-    })""")
+    scroll_chat_to(link)
     page.evaluate("window.scrollTo(0, 40)")
     before = (chat.evaluate("(el) => el.scrollTop"), page.evaluate("window.scrollY"))
     assert before[0] > 0 and before[1] > 0
