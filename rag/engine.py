@@ -16,6 +16,7 @@ from rag.attribution.answer import AttributionAnswerer
 from rag.attribution.lexicon import load_lexicon
 from rag.citations import resolve
 from rag.embeddings import Embedder, make_embedder
+from rag.filters import FilterResolver, Filters
 from rag.extractive import ABSTAIN_TEXT, AnswerInput, Draft, extractive_answerer
 from rag.llm import make_chat_model
 from rag.llm_answer import Statement, rewrite_question, stream_answer
@@ -38,6 +39,7 @@ class Engine:
     ) -> None:
         self.store = store
         self.search = HybridSearch(store)
+        self.filters = FilterResolver(store)
         settings = store.settings
         self.attribution = AttributionAnswerer(store, load_lexicon(settings.claims.lexicon), settings.attribution)
         self.answerer = answerer or extractive_answerer(store.settings.answer)
@@ -52,13 +54,19 @@ class Engine:
         chat_model = make_chat_model(settings.llm) if use_llm else None
         return cls(Store(settings, embedder, collection), chat_model=chat_model, llm=settings.llm)
 
-    def ask(self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = ()) -> Answer:
-        for event in self.stream(question, k, history):
+    def ask(
+        self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = (), filters: Filters | None = None,
+    ) -> Answer:
+        for event in self.stream(question, k, history, filters):
             if isinstance(event, DoneEvent):
                 return event.answer
         raise RuntimeError("the answer stream ended without an answer")  # pragma: no cover
 
-    def stream(self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = ()) -> Iterator[Event]:
+    def stream(
+        self, question: str, k: int | None = None, history: Sequence[tuple[str, str]] = (), filters: Filters | None = None,
+    ) -> Iterator[Event]:
+        """The answer's events; with ``filters``, answered only from the articles (and the speaker's
+        claims) they match, the restriction applied before anything is ranked."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         notice: str | None = None
@@ -72,12 +80,23 @@ class Engine:
                 notice = f"Could not rewrite the follow-up question ({_reason(e)}); answered it as asked."
             timings["rewrite"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
+        scope = None
+        if filters is not None and filters.active:
+            scope = self.filters.resolve(filters, self.attribution.speakers())
+            timings["filters"] = (time.perf_counter() - t1) * 1000
+            if scope.empty:  # never an unfiltered answer in its place
+                timings["total"] = (time.perf_counter() - t0) * 1000
+                yield DeltaEvent(text=scope.no_match())
+                yield DoneEvent(answer=Answer(question=question, text=scope.no_match(), abstained=True, timings=timings, notice=notice))
+                return
         # Attribution questions take their evidence from the claims ledger; others from retrieval.
-        ledger = self.attribution.answer(standalone)
+        ledger = self.attribution.answer(standalone, scope)
         if ledger is not None and ledger.abstained:
             # an attribution question the ledger cannot answer abstains and says what was not found;
             # free retrieval would quote whatever sentence is closest, possibly someone else's claim
             said = ledger.text if standalone == question or self._grounded(standalone, question, history) else ABSTAIN_TEXT
+            if scope is not None:
+                said += f" (Filters: {scope.filters.describe()}.)"
             timings["claims"] = timings["total"] = (time.perf_counter() - t0) * 1000
             yield DeltaEvent(text=said)
             yield DoneEvent(answer=Answer(question=question, text=said, abstained=True, timings=timings, notice=notice))
@@ -94,7 +113,8 @@ class Engine:
             yield DoneEvent(answer=Answer(question=question, text=ABSTAIN_TEXT, abstained=True, timings=timings, notice=NOTHING_ASKED))
             return
         else:
-            shown, draft, claims = self.search.candidates(standalone, k, timings), None, []
+            within = None if scope is None else scope.articles
+            shown, draft, claims = self.search.candidates(standalone, k, timings, within=within), None, []
         timings["retrieve"] = (time.perf_counter() - t1) * 1000
 
         if self.chat_model is not None and shown:

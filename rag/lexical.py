@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, AbstractSet, Sequence
+from typing import TYPE_CHECKING, AbstractSet, Collection, Sequence
 
 if TYPE_CHECKING:
     from rag.store.protocols import Catalogue
@@ -88,7 +88,9 @@ class Lexical:
     #: only past about 5x10^4 chunks (8 terms x 5%).
     MOST_POSTINGS = 20_000
 
-    def search(self, query: str, n: int) -> list[tuple[str, float]]:
+    def search(self, query: str, n: int, articles: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """The ``n`` best chunks for the query (with ``articles``, of those articles only; the terms'
+        weights stay the collection's)."""
         q = list(dict.fromkeys(terms(query)))
         if not q or n <= 0:
             return []
@@ -103,7 +105,10 @@ class Lexical:
         while alone < len(rare) and postings + self._df[rare[alone]] <= self.MOST_POSTINGS:
             postings += self._df[rare[alone]]
             alone += 1
-        return self._catalogue.search_chunks(self._space, rare, n, alone if alone < len(rare) else None)
+        alone_ = alone if alone < len(rare) else None
+        if articles is None:
+            return self._catalogue.search_chunks(self._space, rare, n, alone_)
+        return self._catalogue.search_chunks(self._space, rare, n, alone_, articles=articles)
 
     def _stats(self, wanted: Sequence[str]) -> None:
         missing = [t for t in dict.fromkeys(wanted) if t not in self._df]

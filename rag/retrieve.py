@@ -11,7 +11,7 @@ import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -33,13 +33,26 @@ class HybridSearch:
         self.settings = settings or store.settings.retrieval
         self._titles: _Titles | None = None
 
+    #: A filter matching at most this many articles has every sentence of them scored; a larger one
+    #: restricts the dense and lexical searches to its articles (a Chroma ``where``, an SQL condition).
+    WHOLE_ARTICLES = 32
+
     def candidates(
-        self, question: str, k: int | None = None, timings: dict[str, float] | None = None, articles: Sequence[str] | None = None
+        self, question: str, k: int | None = None, timings: dict[str, float] | None = None, articles: Sequence[str] | None = None,
+        within: Collection[str] | None = None,
     ) -> list[Candidate]:
         """The ``k`` best sentences for the question; with ``articles``, only sentences of those articles
-        (every one of them is scored: the filter applies before ranking, not after)."""
+        (every one of them is scored: the filter applies before ranking, not after). ``within`` (the
+        articles a filter matches) restricts everything to those articles, also before ranking: a small
+        set is scored whole, a larger one restricts both searches, so the best sentences inside the
+        filter are found however few articles it leaves."""
         k = k or self.settings.k
         s = self.settings
+        if within is not None:
+            if articles is not None:
+                articles = [a for a in articles if a in within]
+            elif len(within) <= self.WHOLE_ARTICLES:
+                articles = sorted(within)
         t0 = time.perf_counter()
         qv = self.store.embedder.embed_query(question)
         t1 = time.perf_counter()
@@ -50,10 +63,10 @@ class HybridSearch:
             if timings is not None:
                 timings.update(embed_query=(t1 - t0) * 1000, sentences=(time.perf_counter() - t1) * 1000)
             return out[:k]
-        dense = [i for i, _ in self.store.nearest(qv, s.fetch)]
+        dense = [i for i, _ in (self.store.nearest(qv, s.fetch) if within is None else self.store.nearest(qv, s.fetch, within))]
         t2 = time.perf_counter()
         lexical = self.store.lexical()
-        lex = [i for i, _ in lexical.search(question, s.fetch)]
+        lex = [i for i, _ in (lexical.search(question, s.fetch) if within is None else lexical.search(question, s.fetch, within))]
         t3 = time.perf_counter()
         fused = [i for i, _ in rrf([dense, lex], s.rrf_k)]
         # Rank fusion under-rates a chunk that only one retriever finds, however strongly, so
@@ -63,7 +76,7 @@ class HybridSearch:
         # Only chunks the catalogue knows count: a vector left by a killed ingest is never shown.
         chunks = self.store.catalogue.chunks(self.store.space, wanted)
         windows = [(c.article_id, c.first, c.last) for c in chunks]
-        linked = self._linked(chunks, {c.article_id for c in chunks})
+        linked = self._linked(chunks, {c.article_id for c in chunks}, within=within)
         # a linked article is read whole: the fact the question hops to may sit anywhere in it
         windows += [(aid, 0, 1 << 30) for aid in linked]
         terms = lexical.terms(question)
@@ -128,7 +141,7 @@ class HybridSearch:
         kept = reserved | {id(c) for c in others[: k - len(reserved)]}
         return [c for c in pool if id(c) in kept] + [c for c in pool if id(c) not in kept]
 
-    def _linked(self, chunks: list, seen: set[str], most: int = 6) -> list[str]:
+    def _linked(self, chunks: list, seen: set[str], most: int = 6, within: Collection[str] | None = None) -> list[str]:
         """Second hop: articles whose title the best chunks mention ("... directed by Jane Doe"
         brings in the article "Jane Doe"). The chunks' word sequences are looked up in a table of
         titles, so a question costs the same whatever the number of articles."""
@@ -143,7 +156,8 @@ class HybridSearch:
                     break
                 found.update(titles.ids.get(" ".join(words[i : i + n]), ()))
         # in the catalogue's title order, as before: the cut at ``most`` keeps the same articles
-        return [aid for _, aid in sorted(found) if aid not in seen][:most]
+        # (a filter's articles only: the second hop stays inside it)
+        return [aid for _, aid in sorted(found) if aid not in seen and (within is None or aid in within)][:most]
 
     def _title_table(self) -> "_Titles":
         """Normalised title -> (position, article id), rebuilt when the collection changes."""

@@ -41,6 +41,34 @@ def _settings(home: Path | None, collection: str | None):
         _die(f"invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
 
 
+Sources = Annotated[list[str], typer.Option("--source", metavar="NAME", help="Only articles from this outlet (exact name, any case; repeatable)", show_default=False)]
+Since = Annotated[Optional[str], typer.Option("--since", metavar="DATE", help="Only articles published on or after this day: YYYY, YYYY-MM or YYYY-MM-DD "
+                                              "(articles without a readable date are left out)", show_default=False)]
+Until = Annotated[Optional[str], typer.Option("--until", metavar="DATE", help="Only articles published on or before this day (inclusive): YYYY, YYYY-MM or YYYY-MM-DD",
+                                              show_default=False)]
+Articles = Annotated[list[str], typer.Option("--article", metavar="ID", help="Only this article id (repeatable)", show_default=False)]
+AsCsv = Annotated[bool, typer.Option("--csv", help="Print CSV (spreadsheet-safe) on stdout")]
+AsJsonl = Annotated[bool, typer.Option("--jsonl", help="Print JSON Lines on stdout")]
+
+
+def _filters(sources: list[str], since: str | None, until: str | None, articles: list[str], speaker: str | None):
+    """The filters the options give, or one line naming the option at fault (exit 2)."""
+    from rag.filters import FilterError, make_filters
+
+    try:
+        return make_filters(sources, since, until, articles, speaker)
+    except FilterError as e:
+        option, _, rest = str(e).partition(": ")
+        _die(f"--{option}: {rest}" if rest else f"--{e}")
+
+
+def _one_format(**flags: bool) -> str | None:
+    chosen = [name for name, on in flags.items() if on]
+    if len(chosen) > 1:
+        _die("choose one of " + ", ".join(f"--{n}" for n in chosen))
+    return chosen[0] if chosen else None
+
+
 def _die(message: str, code: int = 2):
     typer.echo(f"whosaid: {message}", err=True)
     raise typer.Exit(code)
@@ -112,6 +140,14 @@ def ask(
     k: Annotated[Optional[int], typer.Option("-k", min=1, max=100, help="Candidate sentences retrieved (default 10)", show_default=False)] = None,
     stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it is produced")] = False,
     llm: Annotated[bool, typer.Option("--llm/--no-llm", help="Use the configured LLM endpoint (default when one is set)")] = True,
+    source: Sources = [],
+    since: Since = None,
+    until: Until = None,
+    article: Articles = [],
+    speaker: Annotated[Optional[str], typer.Option("--speaker", metavar="NAME", help="Only the articles where this speaker (name words or key) has claims; "
+                                                   "attribution answers only from their claims", show_default=False)] = None,
+    as_csv: AsCsv = False,
+    as_jsonl: AsJsonl = False,
 ) -> None:
     """Answer a question from the ingested articles, citing each sentence it quotes by number."""
     from rag.engine import Engine
@@ -120,13 +156,17 @@ def ask(
 
     if not question.strip():
         _die("the question is empty")
+    filters = _filters(source, since, until, article, speaker)
+    export = _one_format(json=as_json, csv=as_csv, jsonl=as_jsonl)
+    if export in ("csv", "jsonl"):
+        stream, as_json = False, True  # nothing but the export on stdout
     store = _store(home, collection)
     if not store.catalogue.counts(store.space)["articles"]:
         _die(f"collection '{store.settings.collection}' is empty: run `whosaid ingest PATH` first")
     engine = Engine(store, chat_model=make_chat_model(store.settings.llm) if llm else None)
-    answer = None
+    answer = meta = None
     try:
-        for event in engine.stream(question, k):
+        for event in engine.stream(question, k, filters=filters):
             if isinstance(event, DoneEvent):
                 answer = event.answer
             elif not stream or as_json:
@@ -138,11 +178,21 @@ def ask(
                 typer.echo(f" {marks}" + ("" if event.supported else " (unsupported)") + " ", nl=False)
             elif isinstance(event, NoticeEvent):
                 typer.echo(f"\nnotice: {event.text}", err=True)
+        if export in ("csv", "jsonl"):  # the cited articles' source and date
+            from rag.filters import ArticleMeta
+
+            cited = sorted({c.article_id for c in answer.citations}) if answer is not None else []
+            meta = {r[0]: ArticleMeta(*r) for r in store.catalogue.article_meta(store.space, cited)}
     except Exception as e:  # noqa: BLE001 - one clear line, never a traceback
         _die(f"could not answer the question ({type(e).__name__}: {str(e)[:200]})", 1)
     finally:
         store.close()
     assert answer is not None
+    if export in ("csv", "jsonl"):
+        from rag.export import answer_csv, answer_jsonl
+
+        typer.echo((answer_csv if export == "csv" else answer_jsonl)(answer, meta), nl=False)
+        return
     if as_json:
         typer.echo(json.dumps(answer.to_json_dict(), ensure_ascii=False))
         return
@@ -178,24 +228,45 @@ def list_articles(collection: Collection = None, home: Home = None, as_json: AsJ
 @app.command()
 def claims(
     stance: Annotated[Optional[str], typer.Option("--stance", help="deny, confirm, say, claim, rule_out, accuse, reveal, report, quote, warn, other", show_default=False)] = None,
-    speaker: Annotated[Optional[str], typer.Option("--speaker", help="Speaker's name, role or mention contains this text (case-insensitive)", show_default=False)] = None,
-    article: Annotated[Optional[str], typer.Option("--article", help="Only this article id", show_default=False)] = None,
+    speaker: Annotated[Optional[str], typer.Option("--speaker", metavar="NAME", help="Only this speaker's claims: name words ('Reyland', 'the harbour minister', "
+                                                   "any case) or canonical key ('tomas reyland')", show_default=False)] = None,
+    article: Articles = [],
+    source: Sources = [],
+    since: Since = None,
+    until: Until = None,
     collection: Collection = None,
     home: Home = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per claim per line, grouped by speaker")] = False,
+    as_csv: AsCsv = False,
+    as_jsonl: AsJsonl = False,
+    as_jsonld: Annotated[bool, typer.Option("--jsonld", help="Print the claims as a JSON-LD list of schema.org ClaimReview objects")] = False,
 ) -> None:
     """The claims ledger, grouped by canonical speaker: who said, denied, confirmed... what, across the collection."""
     from rag.attribution.render import speaker_phrase
     from rag.attribution.speakers import SpeakerDirectory
+    from rag.filters import ledger
     from rag.types import STANCES
 
     if stance is not None and stance not in STANCES:
         _die(f"unknown stance '{stance}' (choose from {', '.join(STANCES)})")
+    filters = _filters(source, since, until, article, speaker)
+    export = _one_format(json=as_json, csv=as_csv, jsonl=as_jsonl, jsonld=as_jsonld)
     store = _store(home, collection)
-    directory = SpeakerDirectory(store.catalogue.claims(store.space))
-    rows = store.catalogue.claims(store.space, stance=stance, speaker=speaker, article_id=article)
-    store.close()
-    groups = directory.groups(rows)
+    try:
+        directory = SpeakerDirectory(store.catalogue.claims(store.space))
+        rows = ledger(store, filters, stance)
+        groups = directory.groups(rows)
+        if export in ("csv", "jsonl", "jsonld"):
+            from rag import export as out
+
+            table = out.ledger_rows(store, [directory.display(c) for g in groups for c in g.claims])
+            if export == "jsonld":
+                typer.echo(json.dumps(out.claim_reviews(table), ensure_ascii=False, indent=2))
+            else:
+                typer.echo((out.claims_csv if export == "csv" else out.claims_jsonl)(table), nl=False)
+            return
+    finally:
+        store.close()
     if as_json:
         for g in groups:
             for c in g.claims:

@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, Field
 
 from rag.engine import ANSWER_FAILED, Engine
+from rag.filters import Filters
 from rag.settings import Settings
 from rag.types import STANCES, DoneEvent
 from ui.guard import TOKEN_COOKIE, Guard, token_ok
@@ -40,6 +41,19 @@ class AskRequest(BaseModel):
         default_factory=list, description="Earlier turns as [role, text] pairs, role 'user' or 'assistant' "
         "(at most WHOSAID_MAX_HISTORY_TURNS turns and WHOSAID_MAX_HISTORY_CHARS characters)",
     )
+    filters: Filters | None = Field(default=None, description="Answer only from the articles (and speaker) these match; "
+                                    "a bad date is a 422, a filter matching nothing an abstention")
+
+
+#: ``?format=`` of the exports: media type and file extension.
+EXPORT_TYPES = {"csv": ("text/csv; charset=utf-8", "csv"), "jsonl": ("application/x-ndjson; charset=utf-8", "jsonl"),
+                "jsonld": ("application/ld+json; charset=utf-8", "jsonld")}
+
+
+def export_response(body: str, fmt: str, name: str) -> Response:
+    """An export as a download: its media type and a Content-Disposition filename."""
+    media, ext = EXPORT_TYPES[fmt]
+    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}.{ext}"'})
 
 
 class Engines:
@@ -139,15 +153,23 @@ def create_app(
         return {"status": "ok"}
 
     @app.post("/api/ask", tags=["answers"])
-    def ask(body: AskRequest) -> JSONResponse:
-        """The same object as ``whosaid ask --json``."""
+    def ask(
+        body: AskRequest,
+        format: str = Query(default="json", pattern="^(json|csv|jsonl)$", description="json (the `ask --json` object), or csv / jsonl: one row per citation"),
+    ) -> Response:
+        """The same object as ``whosaid ask --json``; ``?format=csv|jsonl`` downloads it one row per citation."""
         check_question(body)
         engine = engines.get(body.collection)
         try:
-            answer = engine.ask(body.question, body.k, body.history)
+            answer = engine.ask(body.question, body.k, body.history, body.filters)
         except Exception:  # noqa: BLE001 - a clear JSON error, never a traceback page
             log.exception("answering %r failed", body.question[:100])
             return JSONResponse({"detail": ANSWER_FAILED}, status_code=500)
+        if format != "json":
+            from rag.export import answer_csv, answer_jsonl
+
+            meta = engine.filters.articles()
+            return export_response((answer_csv if format == "csv" else answer_jsonl)(answer, meta), format, "whosaid-answer")
         return JSONResponse(answer.to_json_dict())
 
     @app.post("/api/ask/stream", tags=["answers"])
@@ -162,7 +184,7 @@ def create_app(
             # stream takes a thread only while it computes, not while the client reads.
             # The stream always ends with a ``done`` or an ``error`` event, never with an empty body.
             try:
-                for event in engine.stream(body.question, body.k, body.history):
+                for event in engine.stream(body.question, body.k, body.history, body.filters):
                     data = {"type": "done", "answer": event.answer.to_json_dict()} if isinstance(event, DoneEvent) else event.model_dump()
                     # ASCII escapes: a U+2028 or U+0085 in article text must not split the data line
                     yield f"event: {event.type}\ndata: {json.dumps(data)}\n\n"
@@ -172,26 +194,45 @@ def create_app(
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
-    @app.get("/api/claims", tags=["claims"])
+    @app.get("/api/claims", tags=["claims"], response_model=list[dict])
     def claims(
         stance: str | None = Query(default=None, description=", ".join(STANCES)),
-        speaker: str | None = Query(default=None, max_length=200, description="name, role or mention contains this text"),
-        article: str | None = Query(default=None, max_length=200),
+        speaker: str | None = Query(default=None, max_length=200, description="only this speaker's claims: name words or canonical key"),
+        article: list[str] = Query(default=[], description="only these article ids (repeatable)"),
+        source: list[str] = Query(default=[], description="only articles from these outlets (exact name, any case; repeatable)"),
+        since: str | None = Query(default=None, max_length=10, description="first day, inclusive: YYYY, YYYY-MM or YYYY-MM-DD"),
+        until: str | None = Query(default=None, max_length=10, description="last day, inclusive: YYYY, YYYY-MM or YYYY-MM-DD"),
         group: str | None = Query(default=None, pattern="^speaker$", description="'speaker': one object per canonical speaker"),
+        format: str = Query(default="json", pattern="^(json|csv|jsonl|jsonld)$",
+                            description="json, or a download: csv, jsonl, jsonld (schema.org ClaimReview list)"),
         collection: str | None = None,
-    ) -> list[dict]:
+    ) -> Response:
         """The claims ledger, filtered as ``whosaid claims``, grouped by canonical speaker: a flat list (each
-        row with ``speaker_key`` and ``speaker_group``), or with ``group=speaker`` one object per speaker."""
+        row with ``speaker_key`` and ``speaker_group``), or with ``group=speaker`` one object per speaker;
+        ``format=csv|jsonl|jsonld`` downloads the filtered ledger."""
+        from rag.filters import FilterError, ledger, make_filters
+
         if stance is not None and stance not in STANCES:
             raise HTTPException(422, f"unknown stance '{stance}' (choose from {', '.join(STANCES)})")
+        try:
+            filters = make_filters(source, since, until, article, speaker)
+        except FilterError as e:
+            raise HTTPException(422, str(e)) from None
         engine = engines.get(collection)
         directory = engine.attribution.directory()
-        rows = engine.store.catalogue.claims(engine.store.space, stance=stance, speaker=speaker, article_id=article)
+        rows = ledger(engine.store, filters, stance, engine.filters)
         groups = directory.groups(rows)
+        if format != "json":
+            from rag import export as out
+
+            table = out.ledger_rows(engine.store, [directory.display(c) for g in groups for c in g.claims], engine.filters.articles())
+            if format == "jsonld":
+                return export_response(json.dumps(out.claim_reviews(table), ensure_ascii=False), format, "whosaid-claims")
+            return export_response((out.claims_csv if format == "csv" else out.claims_jsonl)(table), format, "whosaid-claims")
         if group == "speaker":
-            return [{"speaker_key": g.key, "speaker": g.name, "roles": g.roles, "articles": g.articles,
-                     "claims": [c.to_json_dict() for c in g.claims]} for g in groups]
-        return [{**c.to_json_dict(), "speaker_key": g.key, "speaker_group": g.name} for g in groups for c in g.claims]
+            return JSONResponse([{"speaker_key": g.key, "speaker": g.name, "roles": g.roles, "articles": g.articles,
+                                  "claims": [c.to_json_dict() for c in g.claims]} for g in groups])
+        return JSONResponse([{**c.to_json_dict(), "speaker_key": g.key, "speaker_group": g.name} for g in groups for c in g.claims])
 
     @app.get("/api/articles/{article_id}", tags=["articles"])
     def article(article_id: str, collection: str | None = None) -> dict:

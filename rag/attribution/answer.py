@@ -27,6 +27,7 @@ from rag.attribution.render import claim_line
 from rag.attribution.speakers import SpeakerDirectory, SpeakerLookup, party_matches, words
 from rag.attribution.topics import TopicMatcher
 from rag.citations import strip_markers
+from rag.filters import Scope
 from rag.settings import AttributionSettings
 from rag.store import Store
 from rag.types import Candidate, Claim, sentence_index
@@ -82,7 +83,9 @@ class AttributionAnswerer:
             self._keys = (generation, self.store.catalogue.speaker_keys(self.store.space))
         return SpeakerLookup(self.store.catalogue, self.store.space, keys=self._keys[1])
 
-    def candidates(self, query: AttributionQuery, stance: str | None = None, speakers: SpeakerLookup | None = None) -> list[Claim]:
+    def candidates(
+        self, query: AttributionQuery, stance: str | None = None, speakers: SpeakerLookup | None = None, scope: Scope | None = None,
+    ) -> list[Claim]:
         """Claims of the asked stance family by the asked speaker about the asked topic (negated or not),
         read through the catalogue's indexes: a named speaker's claims only, else the claims of the
         stance in the passages nearest the topic once the stance has more than a shortlist.
@@ -91,7 +94,9 @@ class AttributionAnswerer:
         first ``max_listed`` claims of the speaker (negated, and not); with one, all of the speaker's
         claims while they are a shortlist, else those in the passages nearest the topic."""
         stances = sorted({stance} if stance else self.lexicon.accepted(query.stance))
-        if query.speaker:
+        if scope is not None:
+            pool = self._scoped(query, stances, speakers or self.speakers(), scope)
+        elif query.speaker:
             lookup = speakers or self.speakers()
             if query.party:  # who was told is filtered here, after reading: no limit may cut it short
                 pool = lookup.matching(query.speaker, stances)
@@ -114,14 +119,41 @@ class AttributionAnswerer:
             pool = self.topics.select(query.topic, pool, exclude=[w for w in exclude if w], article_level=bool(query.about))
         return pool
 
-    def _near(self, topic: str, stances: Sequence[str], also: str = "") -> list[Claim]:
+    #: A filter matching at most this many articles has all their claims of the asked stances read.
+    SCOPED_ARTICLES = 32
+
+    def _scoped(self, query: AttributionQuery, stances: Sequence[str], lookup: SpeakerLookup, scope: Scope) -> list[Claim]:
+        """The claims :meth:`candidates` reads under filters, every read restricted to them first (no
+        limit cuts claims inside the filters for claims outside): a few articles' claims are read
+        whole; else the asked speaker's claims, the filtered speaker's, the claims in the passages
+        nearest the topic inside the filters, or the first claims of the filtered articles."""
+        cat, space = self.store.catalogue, self.store.space
+        if scope.articles is not None and len(scope.articles) <= self.SCOPED_ARTICLES:
+            pool = cat.claims(space, stances=stances, article_ids=sorted(scope.articles))
+            pool = lookup.among(query.speaker, pool) if query.speaker else pool
+        elif query.speaker:
+            pool = lookup.matching(query.speaker, stances)  # all the asked speaker's claims: O(their claims)
+        elif scope.speaker_claims is not None:
+            pool = [c for c in scope.speaker_claims if c.stance in stances]
+        elif query.topic:
+            pool = self._near(query.topic, stances, within=scope.articles)
+        else:
+            assert scope.articles is not None
+            pool = cat.claims(space, stances=stances, article_ids=sorted(scope.articles), limit=self.topics.PREFILTER + 1)
+        return [c for c in pool if scope.allows(c)]
+
+    def _near(self, topic: str, stances: Sequence[str], also: str = "", within: frozenset[str] | None = None) -> list[Claim]:
         """Claims of ``stances`` inside the chunks nearest the topic, by meaning and by words (the
         retriever's two indexes): what a topic question reads when the ledger is too large to read.
         ``also`` (the asked speaker) joins the topic's words in the lexical search, so the passages
         that name both come first."""
         store, n = self.store, self.topics.PREFILTER // 2
-        ids = [i for i, _ in store.nearest(store.embedder.embed_query(topic), n)]
-        ids += [i for i, _ in store.lexical().search(f"{also} {topic}".strip(), n)]
+        if within is None:
+            ids = [i for i, _ in store.nearest(store.embedder.embed_query(topic), n)]
+            ids += [i for i, _ in store.lexical().search(f"{also} {topic}".strip(), n)]
+        else:  # a filter's articles: both searches run inside them
+            ids = [i for i, _ in store.nearest(store.embedder.embed_query(topic), n, within)]
+            ids += [i for i, _ in store.lexical().search(f"{also} {topic}".strip(), n, within)]
         windows: dict[str, list[tuple[int, int]]] = {}
         for c in store.catalogue.chunks(store.space, list(dict.fromkeys(ids))):
             windows.setdefault(c.article_id, []).append((c.first, c.last))
@@ -129,17 +161,20 @@ class AttributionAnswerer:
                   if any(a <= sentence_index(sid) <= b for sid in sids for a, b in windows[aid])]
         return store.catalogue.claims_at(store.space, inside)  # only the claims inside are read whole
 
-    def answer(self, question: str) -> LedgerAnswer | None:
-        """None when the question is not an attribution question; else the answer or an abstention."""
+    def answer(self, question: str, scope: Scope | None = None) -> LedgerAnswer | None:
+        """None when the question is not an attribution question; else the answer or an abstention.
+        With a ``scope`` (resolved filters), only claims inside it are read and answered from."""
         query = self.parse(question)
         if query is None:
             return None
         speakers = self.speakers()
         if query.speaker and query.stance == "say" and not speakers.exists(query.speaker):
             documents = self._documents(query.speaker)
+            if scope is not None and scope.articles is not None:
+                documents = [d for d in documents if d in scope.articles]
             if documents:
                 return LedgerAnswer(query, documents=documents)
-        found = self.candidates(query, speakers=speakers)
+        found = self.candidates(query, speakers=speakers, scope=scope)
         positive = [c for c in found if not c.negated]
         negated = [c for c in found if c.negated]
         if query.yes_no:
@@ -150,7 +185,7 @@ class AttributionAnswerer:
             if negated:
                 return self._answer(query, negated, "No.")
             opposite = self.lexicon.opposites.get(query.stance)
-            contrary = [c for c in self.candidates(query, opposite, speakers) if not c.negated] if opposite and not query.negated else []
+            contrary = [c for c in self.candidates(query, opposite, speakers, scope) if not c.negated] if opposite and not query.negated else []
             if contrary:
                 return self._answer(query, contrary, "No.")
             return LedgerAnswer(query, text=f"Not reported: {self.not_found(query)}", abstained=True)

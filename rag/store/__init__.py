@@ -27,7 +27,7 @@ import threading
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import numpy as np
 
@@ -245,11 +245,12 @@ class Store:
         """BM25 search and term weights over the space's chunks, as of now."""
         return Lexical(self.catalogue, self.space)
 
-    def nearest(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+    def nearest(self, vector: np.ndarray, n: int, articles: Collection[str] | None = None) -> list[tuple[str, float]]:
         """Dense search that fails safe: when the vector store cannot answer (even after its retries),
-        an empty list, so the question is answered from the lexical index alone rather than not at all."""
+        an empty list, so the question is answered from the lexical index alone rather than not at all.
+        With ``articles``, the search runs among those articles' chunks only."""
         try:
-            return self.vectors.query(vector, n)
+            return self.vectors.query(vector, n) if articles is None else self.vectors.query(vector, n, articles)
         except VectorStoreUnavailable as e:
             log.warning("%s; answering from the lexical index alone", e)
             return []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import numpy as np
 
@@ -85,15 +85,54 @@ class ChromaVectors:
     def count(self) -> int:
         return self._collection.count()
 
-    def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        """Nearest chunk ids with cosine similarity (1 - distance)."""
-        if n <= 0:
+    #: Article sets up to this size go to Chroma as a ``where ... $in`` (its embedded SQLite refuses
+    #: past 32,766 values, and each value costs 10-30 us); larger ones are searched by deepening.
+    WHERE_IN_MOST = 4000
+    #: Sets larger than this first try one unfiltered read of the nearest 4n: a set that is a large share
+    #: of the collection has its nearest n among them, for less than its ``$in`` list would cost.
+    TRY_DEEPENING = 128
+
+    def query(self, vector: np.ndarray, n: int, articles: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """Nearest chunk ids with cosine similarity (1 - distance); with ``articles``, the nearest among
+        those articles' chunks only. Up to :attr:`WHERE_IN_MOST` articles: a ``where`` on the
+        ``article_id`` every chunk's metadata has carried since the first release, which Chroma applies
+        before its nearest-neighbour search. A larger set (then at least that many articles, most often a
+        large share of the collection) is searched by deepening: the nearest 4n, 16n, ... chunks of the
+        collection are read until n of them lie in the set or the collection is exhausted, so the
+        result is the set's own nearest n, never a cut of the collection's."""
+        if n <= 0 or (articles is not None and not articles):
             return []
+        if articles is not None and len(articles) > self.TRY_DEEPENING:
+            found = self._deepening(vector, n, articles, once=len(articles) <= self.WHERE_IN_MOST)
+            if found is not None:
+                return found
+        where = None if articles is None else (
+            {"article_id": next(iter(articles))} if len(articles) == 1 else {"article_id": {"$in": sorted(articles)}})
+        return self._query(vector, n, where)
+
+    def _deepening(self, vector: np.ndarray, n: int, articles: Collection[str], once: bool) -> list[tuple[str, float]] | None:
+        """The set's nearest n from the collection's nearest 4n, 16n, ... (each read whole, in order, so
+        the first n inside the set are its nearest n); with ``once``, None when the first read falls short."""
+        wanted = articles if isinstance(articles, (set, frozenset)) else set(articles)
+        m = 4 * n
+        while True:
+            found = self._query(vector, m, None, metadatas=True)
+            inside = [(i, sim) for i, sim, meta in found if (meta or {}).get("article_id") in wanted]
+            if len(inside) >= n or len(found) < m:
+                return inside[:n]
+            if once:
+                return None
+            m *= 4
+
+    def _query(self, vector: np.ndarray, n: int, where: dict | None, metadatas: bool = False) -> list:
         # no count() first: Chroma 1.x answers an empty collection, or n above its size, with what it has,
         # and the count held the GIL in the Rust binding on every question (9% of a loaded server's samples)
         for attempt in range(QUERY_ATTEMPTS):
             try:
-                res = self._collection.query(query_embeddings=[vector], n_results=n, include=["distances"])
+                res = self._collection.query(query_embeddings=[vector], n_results=n, where=where,
+                                             include=["distances", "metadatas"] if metadatas else ["distances"])
+                if metadatas:
+                    return [(i, 1.0 - float(d), m) for i, d, m in zip(res["ids"][0], res["distances"][0], res["metadatas"][0])]
                 return [(i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0])]
             except Exception as e:  # noqa: BLE001 - Chroma raises InternalError, ValueError, ...
                 # An embedded index another process is persisting can be read half-written ("Error

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Iterator, Sequence
+from typing import Any, Collection, Iterator, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
@@ -419,14 +419,18 @@ class PostgresCatalogue(SqlCatalogue):
         self._count(conn, space, df, len(rows))
         return len(rows)
 
-    def search_chunks(self, space: str, terms: Sequence[str], n: int, alone: int | None = None) -> list[tuple[str, float]]:
+    def search_chunks(
+        self, space: str, terms: Sequence[str], n: int, alone: int | None = None, articles: Collection[str] | None = None,
+    ) -> list[tuple[str, float]]:
         """``ts_rank`` over the terms, any of which may match. Each term is a bound parameter turned into
         lexemes by ``plainto_tsquery`` (which reads no operators), so a term is data, never query syntax.
         With ``alone``, the GIN index finds the chunks holding one of the first ``alone`` terms or two
-        of the others, and only those are ranked (over all the terms)."""
+        of the others, and only those are ranked (over all the terms). With ``articles``, only those
+        articles' chunks are matched and ranked (one array parameter)."""
         terms = list(dict.fromkeys(terms))
-        if not terms or n <= 0:
+        if not terms or n <= 0 or (articles is not None and not articles):
             return []
+        within, within_args = ("", []) if articles is None else (" AND article_id = ANY(%s)", [sorted(articles)])
         one = "plainto_tsquery('simple', %s)"
         q = "(" + " || ".join([one] * len(terms)) + ")"
         match, match_args = q, list(terms)
@@ -437,9 +441,9 @@ class PostgresCatalogue(SqlCatalogue):
             match_args = list(terms[:alone]) + [t for i, a in enumerate(rest[:-1]) for t in (a, *rest[i + 1 :])]
         with self._conn() as conn:
             rows = conn.execute(
-                f"SELECT id, ts_rank(tsv, {q}) AS rank FROM chunks WHERE space=%s AND tsv @@ {match} "
+                f"SELECT id, ts_rank(tsv, {q}) AS rank FROM chunks WHERE space=%s{within} AND tsv @@ {match} "
                 'ORDER BY rank DESC, article_id COLLATE "C", first LIMIT %s',
-                (*terms, space, *match_args, n),
+                (*terms, space, *within_args, *match_args, n),
             ).fetchall()
         return [(cid, float(score)) for cid, score in rows]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Iterable, Protocol, Sequence, runtime_checkable
+from typing import Collection, Iterable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -123,6 +123,11 @@ class Catalogue(Protocol):
         its sentences as :meth:`list_articles` does."""
         ...
 
+    def article_meta(self, space: str, ids: Sequence[str] | None = None) -> list[tuple[str, str, str, str, str]]:
+        """``(id, title, source, url, published)`` of every article (or of those ``ids``), by id (no body,
+        no counting)."""
+        ...
+
     def counts(self, space: str) -> dict[str, int]: ...
 
     def claims(
@@ -175,11 +180,14 @@ class Catalogue(Protocol):
         ...
 
     # -- lexical index --------------------------------------------------------------------------
-    def search_chunks(self, space: str, terms: Sequence[str], n: int, alone: int | None = None) -> list[tuple[str, float]]:
+    def search_chunks(
+        self, space: str, terms: Sequence[str], n: int, alone: int | None = None, articles: Collection[str] | None = None,
+    ) -> list[tuple[str, float]]:
         """The ``n`` chunks that best match any of the (already tokenised) ``terms``, best first,
         by the engine's own full-text ranking over all of them. With ``alone``, only the first
         ``alone`` terms make a chunk a match on their own; a chunk with none of them must hold two
-        of the others (:meth:`rag.lexical.Lexical.search` says why)."""
+        of the others (:meth:`rag.lexical.Lexical.search` says why). With ``articles``, only chunks of
+        those articles are matched and ranked (a filter applied before ranking, in the statement)."""
         ...
 
     def term_stats(self, space: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
@@ -213,6 +221,7 @@ class VectorStore(Protocol):
     def ids(self) -> set[str]: ...
     def count(self) -> int: ...
 
-    def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        """Nearest ids with cosine similarity (1 - distance)."""
+    def query(self, vector: np.ndarray, n: int, articles: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """Nearest ids with cosine similarity (1 - distance); with ``articles``, nearest among the chunks
+        of those articles only (the filter restricts the search, it does not drop results after it)."""
         ...

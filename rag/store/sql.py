@@ -253,6 +253,21 @@ class SqlCatalogue(ABC):
             rows = run(f"SELECT id, title, source FROM articles WHERE space=? ORDER BY id{self._BY_BYTES}", (space,))
         return [tuple(r) for r in rows]
 
+    def article_meta(self, space: str, ids: Sequence[str] | None = None) -> list[tuple[str, str, str, str, str]]:
+        """``(id, title, source, url, published)`` of every article (or of those ``ids``), by id: what
+        filters and exports read of an article, without its body or a count of its sentences."""
+        q = "SELECT id, title, source, url, published FROM articles WHERE space=?"
+        with self._reading() as run:
+            if ids is None:
+                rows = run(f"{q} ORDER BY id{self._BY_BYTES}", (space,))
+            else:
+                rows = []
+                for part in self._batches(sorted(set(ids))):
+                    where, args = self._any("id", part)
+                    rows += run(f"{q} AND {where}", (space, *args))
+                rows.sort(key=lambda r: r[0])  # str order is UTF-8 byte order
+        return [tuple(r) for r in rows]
+
     def counts(self, space: str) -> dict[str, int]:
         with self._reading() as run:
             return {

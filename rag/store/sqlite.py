@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Collection, Iterator, Sequence
 
 import numpy as np
 
@@ -158,6 +158,8 @@ class SqliteCatalogue(SqlCatalogue):
 
     @staticmethod
     def _any(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        if len(values) > 500:  # a filter's article set may hold 10^5 ids: one JSON parameter, not a variable each
+            return f"{column} IN (SELECT value FROM json_each(?))", [json.dumps(list(values))]
         return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
     def close(self) -> None:
@@ -343,19 +345,30 @@ class SqliteCatalogue(SqlCatalogue):
         self._add_chunks(space, chunks)
         return len(chunks)
 
-    def search_chunks(self, space: str, terms: Sequence[str], n: int, alone: int | None = None) -> list[tuple[str, float]]:
+    def search_chunks(
+        self, space: str, terms: Sequence[str], n: int, alone: int | None = None, articles: Collection[str] | None = None,
+    ) -> list[tuple[str, float]]:
         """FTS5's BM25 over the terms, any of which may match (each quoted: a term is data, never
         query syntax); with ``alone``, BM25 is computed only for the chunks that FTS5 finds for the
         first ``alone`` terms or any two others (a list of row ids, cheap to collect), so the cost of
-        scoring follows those rather than every chunk that holds a common term."""
+        scoring follows those rather than every chunk that holds a common term. With ``articles``, the
+        matches are restricted to those articles' chunks (their row ids, read through the chunks'
+        article index; the ids go in as one JSON parameter, whatever their number) before ranking."""
         terms = list(dict.fromkeys(terms))
         if not terms or n <= 0:
             return []
+        if articles is not None and not articles:
+            return []
         quoted = ['"' + t.replace('"', '""') + '"' for t in terms]
         query = " OR ".join(quoted)
+        within, within_args = "", ()
+        if articles is not None:
+            within = " AND +rowid IN (SELECT fts FROM chunks WHERE space=? AND article_id IN (SELECT value FROM json_each(?)))"
+            within_args = (space, json.dumps(sorted(articles)))
         if alone is None or alone >= len(quoted):
             rows = self._db.execute(
-                "SELECT id, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? AND space=? ORDER BY rank LIMIT ?", (query, space, n)
+                f"SELECT id, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? AND space=?{within} ORDER BY rank LIMIT ?",
+                (query, space, *within_args, n),
             ).fetchall()
             return [(cid, -float(score)) for cid, score in rows]
         rest = quoted[alone:]
@@ -366,9 +379,9 @@ class SqliteCatalogue(SqlCatalogue):
         rows = self._db.execute(
             "SELECT f.id, m.score FROM (SELECT rowid, bm25(chunks_fts) AS score FROM chunks_fts WHERE chunks_fts MATCH ? "
             # the unary + keeps the row-id list a filter: as a constraint FTS5 would run the query once per id
-            f"AND +rowid IN (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?){' AND space=?' if other else ''} "
+            f"AND +rowid IN (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?){' AND space=?' if other else ''}{within} "
             "ORDER BY score LIMIT ?) m JOIN chunks_fts f ON f.rowid = m.rowid ORDER BY m.score",
-            (query, candidates, *((space,) if other else ()), n),
+            (query, candidates, *((space,) if other else ()), *within_args, n),
         ).fetchall()
         return [(cid, -float(score)) for cid, score in rows]
 

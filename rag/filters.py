@@ -1,0 +1,278 @@
+"""Filters on questions and on the claims ledger: source, date range, article, speaker.
+
+A :class:`Filters` (what the CLI, the API and the chat send) is resolved against a collection into a
+:class:`Scope`: the set of articles that match, and with a speaker filter that speaker's claims.
+Retrieval then searches only inside the scope (see :meth:`rag.retrieve.HybridSearch.candidates`),
+so a filter that leaves 3 articles out of 10^5 still returns the best sentences of those 3; the
+ledger reads only the scope's claims. An empty scope answers "No articles match the filters (...)".
+
+Dates: ``Article.published`` is stored as the source gave it (ISO from a dateline or a feed, "4/5/2017"
+in FA-KES, "Wed, 05 Apr 2017" in an RSS item). :func:`iso_day` is the one place a published date
+is read into an ISO day, for comparison only; an article whose date cannot be read is left out by
+any date filter (fail safe: a filter the reader set is never silently widened).
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from typing import TYPE_CHECKING, Sequence
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from rag.types import Claim
+
+if TYPE_CHECKING:
+    from rag.attribution.speakers import SpeakerLookup
+    from rag.store import Store
+
+_ISO = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
+_ISO_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ]|$)")
+
+
+class FilterError(ValueError):
+    """A filter value whoSaid cannot read (a bad date): one line naming the option."""
+
+
+def _bound(value: str, option: str, end: bool) -> str:
+    """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` as the ISO day it starts (``since``) or ends (``until``) on."""
+    m = _ISO.match(value.strip())
+    if not m:
+        raise FilterError(f"{option}: expected a date as YYYY, YYYY-MM or YYYY-MM-DD, got {value!r}")
+    y, mo, d = int(m[1]), int(m[2] or (12 if end else 1)), m[3]
+    try:
+        if d is None:
+            d = calendar.monthrange(y, mo)[1] if end else 1
+        return date(y, mo, int(d)).isoformat()
+    except ValueError:
+        raise FilterError(f"{option}: {value!r} is not a calendar date") from None
+
+
+class Filters(BaseModel):
+    """What a question or a ledger listing is restricted to; every field empty means no filter.
+    All filters given must hold together (source AND dates AND article AND speaker)."""
+
+    sources: list[str] = Field(default_factory=list, description="Outlets, by name as stored (case-insensitive, exact): 'Reuters', 'Valdoria Ledger'; any of them")
+    since: str = Field(default="", description="First day, inclusive: YYYY, YYYY-MM or YYYY-MM-DD (a month or year starts on its first day)")
+    until: str = Field(default="", description="Last day, inclusive: YYYY, YYYY-MM or YYYY-MM-DD (a month or year ends on its last day)")
+    articles: list[str] = Field(default_factory=list, description="Article ids, as `whosaid list` shows them; any of them")
+    speaker: str = Field(default="", description="A speaker's name words ('Reyland', 'the harbour minister') or canonical key ('tomas reyland'): "
+                         "the ledger keeps that speaker's claims; questions search the articles where they have claims")
+
+    @field_validator("sources", "articles")
+    @classmethod
+    def _nonblank(cls, values: list[str]) -> list[str]:
+        return list(dict.fromkeys(v.strip() for v in values if v and v.strip()))
+
+    @field_validator("speaker")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return " ".join(value.split())
+
+    @model_validator(mode="after")
+    def _dates(self) -> "Filters":
+        """Dates become ISO days (a bad one raises :class:`FilterError`, which pydantic reports as a
+        validation error naming the field)."""
+        if self.since:
+            self.since = _bound(self.since, "since", end=False)
+        if self.until:
+            self.until = _bound(self.until, "until", end=True)
+        if self.since and self.until and self.since > self.until:
+            raise FilterError(f"since ({self.since}) is after until ({self.until})")
+        return self
+
+    @property
+    def active(self) -> bool:
+        return bool(self.sources or self.since or self.until or self.articles or self.speaker)
+
+    def describe(self) -> str:
+        """The filters in words, for messages: "source: Reuters; since 2017-01-01; speaker: Reyland"."""
+        parts = []
+        if self.sources:
+            parts.append("source: " + " or ".join(self.sources))
+        if self.since:
+            parts.append(f"since {self.since}")
+        if self.until:
+            parts.append(f"until {self.until}")
+        if self.articles:
+            parts.append("article: " + " or ".join(self.articles))
+        if self.speaker:
+            parts.append(f"speaker: {self.speaker}")
+        return "; ".join(parts)
+
+
+def make_filters(
+    sources: Sequence[str] = (), since: str | None = None, until: str | None = None, articles: Sequence[str] = (),
+    speaker: str | None = None,
+) -> Filters:
+    """Filters from loose values (CLI options, query parameters); raises :class:`FilterError` with one
+    line naming the option at fault."""
+    for option, value, end in (("since", since, False), ("until", until, True)):
+        if value:
+            _bound(value, option, end)  # the option's own message, not pydantic's wrapping of it
+    if since and until and _bound(since, "since", False) > _bound(until, "until", True):
+        raise FilterError(f"since ({since}) is after until ({until})")
+    return Filters(sources=list(sources), since=since or "", until=until or "", articles=list(articles), speaker=speaker or "")
+
+
+@lru_cache(maxsize=1 << 14)
+def iso_day(published: str) -> str:
+    """A published date as given ("2026-04-02", "April 2, 2026", "4/5/2017" (month first, as FA-KES and
+    US outlets write it), "Wed, 05 Apr 2017 10:00:00 GMT") as an ISO day, or "" when it cannot be read
+    (a bare year or month is not a day: "" too, so a date filter leaves it out)."""
+    text = (published or "").strip()
+    if not text:
+        return ""
+    m = _ISO_PREFIX.match(text)
+    if m:
+        try:
+            return date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+        except ValueError:
+            return ""
+    if _ISO.match(text) or not _YEAR.search(text):  # "2017" or "2017-04" is no day; "Monday" or "5 April" no year
+        return ""
+    from dateutil import parser as dateparser
+
+    try:
+        when = dateparser.parse(text, default=None)  # type: ignore[arg-type]
+    except (ValueError, OverflowError, TypeError):
+        return ""
+    return when.date().isoformat() if when is not None else ""
+
+
+@dataclass(frozen=True)
+class ArticleMeta:
+    """What the filters and the exports read of an article: no body."""
+
+    id: str
+    title: str
+    source: str
+    url: str
+    published: str
+
+    @property
+    def day(self) -> str:
+        return iso_day(self.published)
+
+
+def _ident(claim: Claim) -> tuple:
+    return (claim.article_id, tuple(claim.sentence_ids), claim.cue_span, claim.stance, claim.cue)
+
+
+@dataclass
+class Scope:
+    """Filters resolved against one collection."""
+
+    filters: Filters
+    #: the matching articles; None when no filter restricts articles
+    articles: frozenset[str] | None
+    #: with a speaker filter, that speaker's claims (in every article), in ledger order
+    speaker_claims: list[Claim] | None = None
+    _idents: frozenset[tuple] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        if self.speaker_claims is not None:
+            self._idents = frozenset(_ident(c) for c in self.speaker_claims)
+
+    @property
+    def empty(self) -> bool:
+        return self.articles is not None and not self.articles
+
+    def allows(self, claim: Claim) -> bool:
+        """Is this claim inside the filters (its article matches; by the filtered speaker, if any)?"""
+        if self.articles is not None and claim.article_id not in self.articles:
+            return False
+        return self.speaker_claims is None or _ident(claim) in self._idents
+
+    def no_match(self) -> str:
+        return f"No articles match the filters ({self.filters.describe()})."
+
+
+class FilterResolver:
+    """Resolves :class:`Filters` for one store. The articles' sources and dates are read once per
+    collection generation (one read of id, title, source, url and published, no bodies; each distinct
+    date string parsed once), so a filtered question costs a set intersection, not a scan."""
+
+    def __init__(self, store: "Store") -> None:
+        self.store = store
+        self._table: tuple[int, dict[str, ArticleMeta]] | None = None
+        self._lock = threading.Lock()
+
+    def articles(self) -> dict[str, ArticleMeta]:
+        """Every article's metadata by id, as of the collection's current generation."""
+        generation = self.store.catalogue.generation(self.store.space)
+        cached = self._table
+        if cached is None or cached[0] != generation:
+            with self._lock:
+                rows = self.store.catalogue.article_meta(self.store.space)
+                cached = self._table = (generation, {r[0]: ArticleMeta(*r) for r in rows})
+        return cached[1]
+
+    def sources(self) -> list[str]:
+        """The collection's outlets, each once, in alphabetical order (what a source picker offers)."""
+        return sorted({m.source.strip() for m in self.articles().values() if m.source.strip()}, key=str.casefold)
+
+    def date_range(self) -> tuple[str, str] | None:
+        """The first and last readable publication days, or None when no article has one."""
+        days = sorted(d for m in self.articles().values() if (d := m.day))
+        return (days[0], days[-1]) if days else None
+
+    def resolve(self, filters: Filters, lookup: "SpeakerLookup | None" = None) -> Scope:
+        """The scope of ``filters``: articles matching every filter, and the filtered speaker's claims."""
+        table = self.articles() if (filters.sources or filters.since or filters.until or filters.articles) else None
+        ids: set[str] | None = None
+        if table is not None:
+            wanted = {s.casefold() for s in filters.sources}
+            ids = set(filters.articles) & set(table) if filters.articles else set(table)
+            if wanted:
+                ids = {a for a in ids if table[a].source.strip().casefold() in wanted}
+            if filters.since or filters.until:
+                lo, hi = filters.since or "0000-00-00", filters.until or "9999-99-99"
+                ids = {a for a in ids if (d := table[a].day) and lo <= d <= hi}  # no readable date: left out
+        claims = None
+        if filters.speaker:
+            claims = speaker_claims(self.store, filters.speaker, lookup)
+            by = {c.article_id for c in claims}
+            ids = by if ids is None else ids & by
+            if ids is not None:
+                claims = [c for c in claims if c.article_id in ids]
+        return Scope(filters, None if ids is None else frozenset(ids), claims)
+
+
+def speaker_claims(store: "Store", speaker: str, lookup: "SpeakerLookup | None" = None) -> list[Claim]:
+    """Every claim by ``speaker``: a canonical key ("tomas reyland", "ARTICLE#the official") read through
+    the speaker-key index, else name words matched as attribution questions match them (every word
+    of the name in the claim's name, role or mention, and every claim grouped with those)."""
+    from rag.attribution.speakers import SpeakerLookup
+
+    lookup = lookup or SpeakerLookup(store.catalogue, store.space)
+    cat, space = store.catalogue, store.space
+    key = speaker.strip()
+    if "#" in key:
+        return cat.claims(space, speaker_key=key)
+    if key.lower() == key and key in set(lookup._all_keys()):
+        return cat.claims(space, speaker_keys=sorted(lookup._members({lookup.canonical(key)})))
+    return lookup.matching(speaker)
+
+
+def ledger(store: "Store", filters: Filters | None, stance: str | None = None, resolver: FilterResolver | None = None) -> list[Claim]:
+    """The claims ledger under ``filters`` (and one ``stance``), in ledger order, read through the
+    catalogue's indexes: the speaker's claims with a speaker filter, else the matching articles' claims."""
+    cat, space = store.catalogue, store.space
+    if filters is None or not filters.active:
+        return cat.claims(space, stance=stance)
+    scope = (resolver or FilterResolver(store)).resolve(filters)
+    if scope.speaker_claims is not None:
+        return [c for c in scope.speaker_claims if stance is None or c.stance == stance]
+    assert scope.articles is not None
+    if not scope.articles:
+        return []
+    return cat.claims(space, stance=stance, article_ids=sorted(scope.articles))
+
+
+__all__ = ["ArticleMeta", "FilterError", "FilterResolver", "Filters", "Scope", "iso_day", "ledger", "make_filters", "speaker_claims"]
