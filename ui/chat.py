@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
 from rag.engine import ANSWER_FAILED, Engine  # noqa: E402
-from rag.types import STANCES, Article, DeltaEvent, DoneEvent, NoticeEvent, StatementEvent  # noqa: E402
-from ui.chat_render import LedgerRow, cite_link, escape, ledger_html, render_answer  # noqa: E402,F401 - re-exported
+from rag.filters import FilterError, Filters, ledger as filtered_ledger  # noqa: E402
+from rag.types import STANCES, Answer, Claim, DeltaEvent, DoneEvent, NoticeEvent, StatementEvent  # noqa: E402
+from ui.chat_desk import Exports, article_choices, filters_from, source_choices  # noqa: E402
+from ui.chat_render import LedgerRow, cite_link, escape, h, ledger_html, render_answer  # noqa: E402,F401 - re-exported
 
 log = logging.getLogger("whosaid.chat")
 
@@ -32,30 +34,27 @@ EXAMPLES = [
     "What did TNA quote?",
     "Who ruled out water rationing?",
 ]
-#: Rows the ledger tab shows at most (the CLI and the API give all of them).
+#: Rows the ledger tab shows at most (its download, the CLI and the API give all of them).
 LEDGER_ROWS = 500
 
 
-def articles_by_id(engine: Engine, ids: Iterable[str]) -> dict[str, Article]:
-    """The catalogue's record of each article (title, source, date, URL), read once per answer or ledger
-    view. A failed read shows the answer without the metadata rather than no answer."""
-    out: dict[str, Article] = {}
+def articles_by_id(engine: Engine, ids: Iterable[str]) -> dict[str, Any]:
+    """Title, source, date and URL of each article (``rag.filters.ArticleMeta``, read once per collection
+    generation). A failed read shows the answer without the metadata rather than no answer."""
     try:
-        for article_id in dict.fromkeys(ids):
-            found = engine.store.catalogue.article(engine.store.space, article_id)
-            if found is not None:
-                out[article_id] = found
+        table = engine.filters.articles()
     except Exception:  # noqa: BLE001
         log.exception("reading article metadata failed")
-    return out
+        return {}
+    return {i: table[i] for i in dict.fromkeys(ids) if i in table}
 
 
-def ledger_view(engine: Engine, stance: str | None, speaker: str | None, limit: int = LEDGER_ROWS) -> str:
-    """The ledger grouped by canonical speaker (most claims first), as the escaped HTML table of
-    :func:`ui.chat_render.ledger_html`, each row linked to its sentences."""
+def ledger_view(engine: Engine, stance: str | None, filters: Filters | None, limit: int = LEDGER_ROWS) -> tuple[str, list[Claim]]:
+    """The filtered ledger grouped by canonical speaker (most claims first), as the escaped HTML table of
+    :func:`ui.chat_render.ledger_html` (at most ``limit`` rows, each linked to its sentences), and every
+    claim of it as the export writes it."""
     directory = engine.attribution.directory()
-    rows = engine.store.catalogue.claims(engine.store.space, stance=stance or None, speaker=speaker or None)
-    groups = directory.groups(rows)
+    groups = directory.groups(filtered_ledger(engine.store, filters, stance or None, engine.filters))
     total = sum(len(g.claims) for g in groups)
     picked, budget = [], limit
     for g in groups:
@@ -71,29 +70,47 @@ def ledger_view(engine: Engine, stance: str | None, speaker: str | None, limit: 
         for g, claims in picked
     ]
     articles = articles_by_id(engine, (c.article_id for _, claims in picked for c in claims))
-    return ledger_html(shown, articles, total, sum(len(r) for _, _, r in shown))
+    html = ledger_html(shown, articles, total, sum(len(r) for _, _, r in shown))
+    return html, [directory.display(c) for g in groups for c in g.claims]
+
+
+def _hidden() -> tuple[Any, Any]:
+    return gr.DownloadButton(visible=False), gr.DownloadButton(visible=False)
 
 
 def build_chat(engine_for: Callable[[str | None], Engine], max_chars: int) -> gr.Blocks:
     """The chat UI; ``engine_for(collection)`` returns the collection's engine, which serves many
     threads at once (the queue's concurrency is set by the server: WHOSAID_WORKERS)."""
+    exports = Exports()
 
-    def respond(question: str, history: list[dict]) -> Iterator[tuple[list[dict], str]]:
+    def respond(
+        question: str, history: list[dict], sources: list[str] | None = None, since: str = "", until: str = "",
+        articles: list[str] | None = None, speaker: str = "",
+    ) -> Iterator[tuple[list[dict], str, Answer | None]]:
+        """The answer as it streams, under the filters beside the question; the complete Answer goes to a
+        State (not part of the chat's API: ``predict(question, history)`` still returns the history and
+        the box) from which :func:`answer_files` makes the downloads."""
         question = (question or "").strip()
         if not question:
-            yield history, ""
+            yield history, "", None
             return
         history = history + [{"role": "user", "content": escape(question)}]
         if len(question) > max_chars:
             history.append({"role": "assistant", "content": f"The question is too long ({len(question)} characters; the limit is {max_chars})."})
-            yield history, ""
+            yield history, "", None
+            return
+        try:
+            filters = filters_from(sources, since, until, articles, speaker)
+        except FilterError as e:
+            history.append({"role": "assistant", "content": escape(f"The filters could not be read: {e}.")})
+            yield history, question, None  # the question stays in the box, to ask again once they are fixed
             return
         turns = [(m["role"], m["content"]) for m in history[:-1] if isinstance(m.get("content"), str)]
         engine = engine_for(None)
         history.append({"role": "assistant", "content": ""})
-        shown = ""
+        shown, answer = "", None
         try:
-            for event in engine.stream(question, None, turns[-6:]):
+            for event in engine.stream(question, None, turns[-6:], filters=filters if filters.active else None):
                 if isinstance(event, DeltaEvent):
                     shown += escape(event.text)
                 elif isinstance(event, StatementEvent) and event.supported:  # a dropped one shows nothing
@@ -101,20 +118,45 @@ def build_chat(engine_for: Callable[[str | None], Engine], max_chars: int) -> gr
                 elif isinstance(event, NoticeEvent) and event.reset:
                     shown = ""
                 elif isinstance(event, DoneEvent):
-                    a = event.answer
-                    articles = articles_by_id(engine, (c.article_id for c in a.claims)) if a.claims else {}
-                    shown = render_answer(a.text, a.citations, a.notice, a.claims, articles, a.mode)
+                    answer = event.answer
+                    meta = articles_by_id(engine, (c.article_id for c in answer.claims))
+                    shown = render_answer(answer.text, answer.citations, answer.notice, answer.claims, meta, answer.mode)
                 history[-1] = {"role": "assistant", "content": shown}
-                yield history, ""
+                yield history, "", answer
         except Exception:  # noqa: BLE001 - a message in the conversation, never an error badge
             log.exception("answering %r failed", question[:100])
             history[-1] = {"role": "assistant", "content": escape(ANSWER_FAILED)}
-            yield history, ""
+            yield history, "", None
 
-    def ledger(stance: str, speaker: str) -> str:
-        return ledger_view(engine_for(None), None if stance in ("", "any") else stance, (speaker or "").strip() or None)
+    def answer_files(answer: Answer | None) -> tuple[Any, Any]:
+        """The last answer as CSV and JSON Lines (rag.export, as ``whosaid ask --csv``), or no buttons."""
+        if answer is None:
+            return _hidden()
+        engine = engine_for(None)
+        csv, jsonl = exports.answer(answer, articles_by_id(engine, (c.article_id for c in answer.citations)))
+        return gr.DownloadButton(value=csv, visible=True), gr.DownloadButton(value=jsonl, visible=True)
 
-    with gr.Blocks(title="whosaid", analytics_enabled=False) as demo:
+    def ledger(stance: str, speaker: str, sources: list[str] | None = None, since: str = "", until: str = "",
+               articles: list[str] | None = None) -> tuple[str, Any, Any]:
+        """The ledger under the tab's filters, with the downloads of all of it (not only the rows shown)."""
+        try:
+            filters = filters_from(sources, since, until, articles, speaker)
+        except FilterError as e:
+            return f'<p class="whosaid-empty">The filters could not be read: {h(str(e))}.</p>', *_hidden()
+        engine = engine_for(None)
+        html, claims = ledger_view(engine, None if stance in ("", "any") else stance, filters)
+        if not claims:
+            return html, *_hidden()
+        csv, jsonl = exports.ledger(engine, claims)
+        return html, gr.DownloadButton(value=csv, visible=True), gr.DownloadButton(value=jsonl, visible=True)
+
+    def pickers() -> tuple[Any, ...]:
+        """The pickers' choices, read when the page loads (a collection grows between visits)."""
+        engine = engine_for(None)
+        sources, articles = source_choices(engine), article_choices(engine)
+        return gr.Dropdown(choices=sources), gr.Dropdown(choices=articles), gr.Dropdown(choices=sources), gr.Dropdown(choices=articles)
+
+    with gr.Blocks(title="whosaid", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown("## whosaid\nAsk about the articles; every answer cites the sentences it rests on. Click a [n] to read it in context.")
         with gr.Tabs():
             with gr.Tab("Ask"):
@@ -128,23 +170,50 @@ def build_chat(engine_for: Callable[[str | None], Engine], max_chars: int) -> gr
                             placeholder="Who denied what?", show_label=False, elem_id="whosaid-question", max_length=max_chars,
                             submit_btn=True,
                         )
+                        ask_filters = filter_controls("whosaid-f")
+                        with gr.Row(elem_classes=["whosaid-downloads"]):
+                            answer_csv = gr.DownloadButton("Answer as CSV", visible=False, elem_id="whosaid-answer-csv", size="sm")
+                            answer_jsonl = gr.DownloadButton("Answer as JSON Lines", visible=False, elem_id="whosaid-answer-jsonl", size="sm")
                         gr.Examples(EXAMPLES, inputs=box)
                     with gr.Column(scale=2, min_width=280, elem_classes=["whosaid-side"]):
                         gr.HTML(PANEL.format(id="whosaid-article"))
-                box.submit(respond, [box, chatbot], [chatbot, box])
+                last = gr.State(None)
+                box.submit(respond, [box, chatbot, *ask_filters], [chatbot, box, last]).then(
+                    answer_files, last, [answer_csv, answer_jsonl], api_visibility="private")
             with gr.Tab("Who said what"):
                 with gr.Row():
                     stance = gr.Dropdown(["any", *STANCES], value="deny", label="Stance", elem_id="whosaid-stance", min_width=120)
-                    speaker = gr.Textbox(label="Speaker contains", elem_id="whosaid-speaker", min_width=160)
+                    speaker = gr.Textbox("", label="Speaker", placeholder="Reyland", elem_id="whosaid-speaker", min_width=160,
+                                         max_lines=1)
                     go = gr.Button("Show", elem_id="whosaid-ledger-show", min_width=100)
+                ledger_filters = filter_controls("whosaid-l", speaker=False)
+                with gr.Row(elem_classes=["whosaid-downloads"]):
+                    ledger_csv = gr.DownloadButton("Ledger as CSV", visible=False, elem_id="whosaid-ledger-csv", size="sm")
+                    ledger_jsonl = gr.DownloadButton("Ledger as JSON Lines", visible=False, elem_id="whosaid-ledger-jsonl", size="sm")
                 with gr.Row(equal_height=False):  # under ~900 px the panel wraps below the table and opens as a sheet
                     with gr.Column(scale=3, min_width=560):
                         table = gr.HTML(elem_id="whosaid-ledger", elem_classes=["whosaid-ledger"])
                     with gr.Column(scale=2, min_width=300, elem_classes=["whosaid-side"]):
                         gr.HTML(PANEL.format(id="whosaid-ledger-article"))
-                go.click(ledger, [stance, speaker], table)
-                demo.load(ledger, [stance, speaker], table)
+                ledger_inputs = [stance, speaker, *ledger_filters]
+                go.click(ledger, ledger_inputs, [table, ledger_csv, ledger_jsonl])
+                demo.load(ledger, ledger_inputs, [table, ledger_csv, ledger_jsonl])
+        demo.load(pickers, None, [ask_filters[0], ask_filters[3], ledger_filters[0], ledger_filters[3]])
     return demo
+
+
+def filter_controls(prefix: str, speaker: bool = True) -> list[Any]:
+    """Source and article pickers in one row, since, until (and speaker) in the next; their values go to
+    :func:`ui.chat_desk.filters_from` in the order returned: source, since, until, article, speaker."""
+    with gr.Group(elem_classes=["whosaid-filters"]):
+        with gr.Row():
+            source = gr.Dropdown([], value=[], multiselect=True, label="Source", elem_id=f"{prefix}-source", min_width=200)
+            article = gr.Dropdown([], value=[], multiselect=True, label="Article", elem_id=f"{prefix}-article", min_width=200)
+        with gr.Row():
+            since = gr.Textbox("", label="Since", placeholder="YYYY-MM-DD", elem_id=f"{prefix}-since", min_width=130, max_length=10, max_lines=1)
+            until = gr.Textbox("", label="Until", placeholder="YYYY-MM-DD", elem_id=f"{prefix}-until", min_width=130, max_length=10, max_lines=1)
+            who = [gr.Textbox("", label="Speaker", placeholder="Reyland", elem_id=f"{prefix}-speaker", min_width=130, max_lines=1)] if speaker else []
+    return [source, since, until, article, *who]
 
 
 PANEL = '<div id="{id}" class="whosaid-article"><p class="hint">Click a citation or a row to see the sentence in its article.</p></div>'
@@ -244,23 +313,33 @@ CHAT_CSS = """
   border: 1px solid #ccc; border-radius: 8px; box-shadow: 0 -4px 24px rgba(0, 0, 0, 0.18); }
 .whosaid-article.sheet .head { padding-top: 10px; }
 .whosaid-article.sheet .close { display: block; float: right; font-size: 1.4em; line-height: 1; padding: 0 4px; cursor: pointer; }
-.whosaid-side { position: sticky; top: 8px; align-self: flex-start; }
-#whosaid-ledger { max-height: max(300px, calc(100vh - 260px)); overflow: auto; }
-#whosaid-ledger table.whosaid-ledger-table { width: 100%; border-collapse: collapse; font-size: 0.92em; line-height: 1.35; margin: 0; }
-#whosaid-ledger table.whosaid-ledger-table th, #whosaid-ledger table.whosaid-ledger-table td { text-align: left; vertical-align: top;
+.whosaid-side { position: sticky; top: 8px; align-self: flex-start; z-index: 5; }  /* above the tables' sticky headers: the sheet lives in here */
+#whosaid-ledger, #whosaid-timeline { max-height: max(300px, calc(100vh - 260px)); overflow: auto; }
+.whosaid-ledger table.whosaid-ledger-table { width: 100%; border-collapse: collapse; font-size: 0.92em; line-height: 1.35; margin: 0; }
+.whosaid-ledger table.whosaid-ledger-table th, .whosaid-ledger table.whosaid-ledger-table td { text-align: left; vertical-align: top;
   padding: 6px 8px; border: none; border-bottom: 1px solid #e5e7eb; word-break: normal; overflow-wrap: break-word; hyphens: manual; }
-#whosaid-ledger table.whosaid-ledger-table thead th { position: sticky; top: 0; background: #f7f7f8; white-space: nowrap; z-index: 1; }
-#whosaid-ledger col.c-mention { width: 19%; }
-#whosaid-ledger col.c-stance { width: 11%; }
-#whosaid-ledger col.c-content { width: 40%; }
-#whosaid-ledger col.c-article { width: 30%; }
-#whosaid-ledger td.stance, #whosaid-ledger .date { white-space: nowrap; }
-#whosaid-ledger tr.speaker th { background: #eef2ff; font-weight: 600; padding-top: 8px; }
-#whosaid-ledger tr.speaker .roles, #whosaid-ledger tr.speaker .count { font-weight: normal; color: #555; margin-left: 0.5em; }
-#whosaid-ledger tr.claim { cursor: pointer; }
-#whosaid-ledger tr.claim:hover, #whosaid-ledger tr.claim:focus { background: #fffbe6; outline: none; }
-#whosaid-ledger .cue, #whosaid-ledger .party, #whosaid-ledger .meta { display: block; color: #666; font-size: 0.92em; }
-#whosaid-ledger td.article .headline { display: block; text-align: left; }
-#whosaid-ledger table.whosaid-ledger-table, #whosaid-ledger table.whosaid-ledger-table tr { border: none; }
-#whosaid-ledger a { padding: 0; margin: 0; }
+.whosaid-ledger table.whosaid-ledger-table thead th { position: sticky; top: 0; background: #f7f7f8; white-space: nowrap; z-index: 1; }
+.whosaid-ledger col.c-mention { width: 19%; }
+.whosaid-ledger col.c-stance { width: 11%; }
+.whosaid-ledger col.c-content { width: 40%; }
+.whosaid-ledger col.c-article { width: 30%; }
+.whosaid-ledger td.stance, .whosaid-ledger .date { white-space: nowrap; }
+.whosaid-ledger tr.speaker th { background: #eef2ff; font-weight: 600; padding-top: 8px; }
+.whosaid-ledger tr.speaker .roles, .whosaid-ledger tr.speaker .count { font-weight: normal; color: #555; margin-left: 0.5em; }
+.whosaid-ledger tr.claim { cursor: pointer; }
+.whosaid-ledger tr.claim:hover, .whosaid-ledger tr.claim:focus { background: #fffbe6; outline: none; }
+.whosaid-ledger .cue, .whosaid-ledger .party, .whosaid-ledger .meta { display: block; color: #666; font-size: 0.92em; }
+.whosaid-ledger td.article .headline { display: block; text-align: left; }
+.whosaid-ledger table.whosaid-ledger-table, .whosaid-ledger table.whosaid-ledger-table tr { border: none; }
+.whosaid-ledger col.c-date { width: 12%; }
+.whosaid-ledger col.c-links { width: 22%; }
+.whosaid-timeline-table col.c-article { width: 22%; }
+.whosaid-timeline-table col.c-content { width: 34%; }
+.whosaid-ledger td.links .link { display: block; margin-bottom: 4px; }
+.whosaid-ledger td.links .kind { color: #666; white-space: nowrap; }
+.whosaid-ledger td.n { text-align: right; }
+.whosaid-ledger td.content .mention { color: #666; }
+.whosaid-downloads { gap: 8px; }
+.whosaid-downloads button, .whosaid-downloads a { flex: 0 0 auto !important; width: auto !important; }
+.whosaid-ledger a { padding: 0; margin: 0; }
 """
