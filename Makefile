@@ -58,6 +58,7 @@ bench: install
 	$(BIN)/python bench/llm_overhead.py
 	$(BIN)/python bench/chat_latency.py
 	$(BIN)/python bench/baseline_naive.py
+	$(BIN)/python bench/inputs.py
 	$(BIN)/python bench/split.py
 	$(BIN)/python bench/reliability.py
 	$(BIN)/python bench/naive_ingest.py --limit 300

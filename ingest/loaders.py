@@ -17,14 +17,15 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
+from rag.filters import iso_day
 from rag.settings import IngestSettings
 from rag.types import Article
 
-SUPPORTED = (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".csv", ".docx", ".pdf")
+SUPPORTED = (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".csv", ".docx", ".pdf", ".xml", ".rss", ".atom", ".urls")
 #: Field names other datasets use for ours (FA-KES: publisher/date).
-ALIASES = {"source": ("source", "publisher", "outlet"), "published": ("published", "date", "published_at"), "url": ("url", "link")}
+ALIASES = {"source": ("publisher", "outlet", "source"), "published": ("published", "date", "published_at"), "url": ("url", "link")}
 
 
 @dataclass(frozen=True)
@@ -171,18 +172,12 @@ DATELINE = re.compile(
 
 
 def dateline(body: str) -> tuple[str, str]:
-    """``(source, ISO date)`` from a wire dateline in the first lines of a plain-text article, else
+    """``(source, ISO day)`` from a wire dateline in the first lines of a plain-text article, else
     empty strings: a .txt or .md file has no other place for them, and filters and timelines need both."""
     m = DATELINE.search(body[:1000])
     if not m:
         return "", ""
-    try:
-        from dateutil import parser as dateparser
-
-        when = dateparser.parse(m["date"].replace(".", "")).date().isoformat()
-    except (ValueError, OverflowError):
-        return m["source"].strip(), ""
-    return m["source"].strip(), when
+    return m["source"].strip(), iso_day(m["date"].replace(".", ""))
 
 
 def _title_from_name(path: Path) -> str:
@@ -330,10 +325,51 @@ def load_csv(path: Path, text: str) -> Iterator[Loaded | LoadError]:
         yield LoadError(str(path), None, "no records in the CSV file (only a header)")
 
 
+def _docx_blocks(document: Any) -> Iterator[tuple[str, str]]:
+    """``(text, style name)`` of the body's paragraphs and table rows in reading order (python-docx
+    lists paragraphs and tables apart; the body's XML children keep their order). Nested tables are
+    read inside their cell."""
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    def cell_text(cell: Any) -> str:
+        parts = [p.text.strip() for p in cell.paragraphs]
+        parts += [row for t in cell.tables for row in rows(t)]
+        return " ".join(p for p in parts if p)
+
+    def rows(table: Any) -> list[str]:
+        out = []
+        for row in table.rows:
+            cells, seen = [], set()
+            for cell in row.cells:
+                if id(cell._tc) in seen:  # a merged cell is listed once per grid column it spans
+                    continue
+                seen.add(id(cell._tc))
+                cells.append(cell_text(cell))
+            text = " | ".join(c for c in cells if c)
+            if text:
+                out.append(text)
+        return out
+
+    # style names by id, read once: python-docx's ``paragraph.style`` looks the default style up
+    # among all styles for every paragraph without one (two thirds of a long file's load time)
+    names = {st.style_id: st.name or "" for st in document.styles}
+    body = document.element.body
+    for child in body.iterchildren():
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            yield Paragraph(child, document).text, names.get(child.style or "", "")
+        elif tag == "tbl":
+            for text in rows(Table(child, document)):
+                yield text, "Table"
+
+
 def load_docx(path: Path, data: bytes, limits: IngestSettings | None = None) -> Iterator[Loaded | LoadError]:
     """Word (python-docx): the title is the core properties' title, else the first Title or Heading
     paragraph (then left out of the body); the other non-empty paragraphs are joined by blank lines,
-    so the body is exactly the text the sentence offsets index. Tables, headers and footers are not read."""
+    so the body is exactly the text the sentence offsets index. A table's rows come where the table
+    stands, each row one paragraph of its cells' text joined by " | " (a merged cell once). Headers
+    and footers are not read."""
     import zipfile
 
     import docx
@@ -351,7 +387,7 @@ def load_docx(path: Path, data: bytes, limits: IngestSettings | None = None) -> 
     try:
         document = docx.Document(io.BytesIO(data))
         props_title = (document.core_properties.title or "").strip()
-        paragraphs = [(p.text, (p.style.name if p.style is not None else "") or "") for p in document.paragraphs]
+        paragraphs = list(_docx_blocks(document))
     except Exception as e:  # noqa: BLE001 - a zip or XML parser giving up on a hostile file is one error line
         yield LoadError(str(path), None, f"not a readable .docx file ({type(e).__name__}: {str(e)[:120]})")
         return
@@ -369,12 +405,149 @@ def load_docx(path: Path, data: bytes, limits: IngestSettings | None = None) -> 
     yield Loaded(Article(id=slug(path.stem), title=title or _title_from_name(path), text=body), str(path))
 
 
+@dataclass(frozen=True)
+class PdfLine:
+    """One line of a PDF page as PDFium lays it out: its text, and whether it is full, that is, the
+    next line's first word would not have fitted after it (a line the layout wrapped, rather than the
+    last line of a paragraph, a heading or a list item)."""
+
+    text: str
+    full: bool
+
+
+#: A line that is only a page number: "3", "- 3 -", "Page 3", "page 3 of 10", "3/10".
+PAGE_NUMBER = re.compile(r"^[\W_]*(?:page\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?[\W_]*$", re.IGNORECASE)
+#: How many lines at the top and at the bottom of a page may be a running header or footer.
+EDGE_LINES = 2
+#: A line at a page's edge is running matter when it (numbers aside) recurs there on this share of
+#: the pages, and on at least 3 of them: a title line repeated on two pages of three is more likely content.
+RUNNING_SHARE = 0.6
+
+
+def _pdf_lines(textpage: Any, page_width: float) -> list[PdfLine]:
+    """The page's lines, each marked full or not from the character boxes. PDFium's text is one
+    character per index (its generated line breaks included), so a line's first and last characters
+    give where it starts and ends. The text's right edge is the rightmost line end, or the left margin
+    mirrored when no line reaches that far (a page of short lines)."""
+    raw = textpage.get_text_range()
+    spans: list[tuple[int, int]] = []
+    at = 0
+    for m in re.finditer(r"\r\n|\r|\n", raw):
+        spans.append((at, m.start()))
+        at = m.end()
+    spans.append((at, len(raw)))
+    geometry: list[tuple[float, float] | None] = []  # (line end, width of its first word)
+    lefts: list[float] = []
+    for a, b in spans:
+        text = raw[a:b]
+        first = a + (len(text) - len(text.lstrip()))
+        last = a + len(text.rstrip()) - 1
+        if last < first:
+            geometry.append(None)
+            continue
+        word_end = first + len(re.match(r"\S*", raw[first : last + 1]).group(0)) - 1
+        try:
+            left = textpage.get_charbox(first)[0]
+            geometry.append((textpage.get_charbox(last)[2], textpage.get_charbox(word_end)[2] - left))
+            lefts.append(left)
+        except Exception:  # noqa: BLE001 - a character without a box (rare, generated): no geometry for this line
+            geometry.append(None)
+    right = max([page_width - min(lefts, default=0.0)] + [g[0] for g in geometry if g])
+    lines: list[PdfLine] = []
+    for i, ((a, b), g) in enumerate(zip(spans, geometry)):
+        nxt = next((h for h in geometry[i + 1 :] if h), None)
+        full = g is not None and nxt is not None and g[0] + nxt[1] >= right - 1.0
+        lines.append(PdfLine(raw[a:b].replace("\x00", "").strip(), full))
+    return lines
+
+
+def _running_keys(pages: list[list[PdfLine]]) -> set[str]:
+    """Lines that recur (numbers aside) at the top or bottom of most pages: running headers and footers."""
+    from collections import Counter
+
+    counts: Counter[str] = Counter()
+    for lines in pages:
+        texts = [ln.text for ln in lines if ln.text]
+        counts.update({_edge_key(t) for t in texts[:EDGE_LINES] + texts[-EDGE_LINES:]})
+    with_text = sum(1 for lines in pages if any(ln.text for ln in lines))
+    if with_text < 3:
+        return set()
+    return {k for k, n in counts.items() if n >= max(3, RUNNING_SHARE * with_text)}
+
+
+def _edge_key(line: str) -> str:
+    return re.sub(r"\d+", "#", re.sub(r"\s+", " ", line.lower())).strip()
+
+
+def _strip_running(lines: list[PdfLine], running: set[str], multipage: bool) -> list[PdfLine]:
+    """The page's lines without the running headers and footers and the page numbers at its edges."""
+    def matter(line: PdfLine) -> bool:
+        return _edge_key(line.text) in running or (multipage and bool(PAGE_NUMBER.match(line.text)))
+
+    kept = [ln for ln in lines if ln.text]
+    for _ in range(EDGE_LINES):
+        if kept and matter(kept[0]):
+            kept.pop(0)
+        if kept and matter(kept[-1]):
+            kept.pop()
+    return kept
+
+
+_HYPHENS = ("-", "\u00ad", "\x02", "\ufffe")
+#: PDFium joins a word it finds hyphenated at a line's end and marks the break with U+FFFE (older
+#: builds: U+0002); a soft hyphen (U+00AD) marks a break a word processor may make.
+_BREAK_MARK = re.compile(r"(\w+)[\ufffe\x02\u00ad](\w+)")
+
+
+def _unbreak(text: str, words: set[str]) -> str:
+    """Words PDFium joined at a hyphenated line end, without the mark: as one word, or with a hyphen
+    when the document writes them so elsewhere and never as one word."""
+    def join(m: re.Match[str]) -> str:
+        hyphenated = f"{m.group(1)}-{m.group(2)}".lower() in words and (m.group(1) + m.group(2)).lower() not in words
+        return f"{m.group(1)}-{m.group(2)}" if hyphenated else m.group(1) + m.group(2)
+
+    if "\ufffe" not in text and "\x02" not in text and "\u00ad" not in text:
+        return text  # most pages: the scan for marked words is the costliest step of the rebuild
+    return _BREAK_MARK.sub(join, text).replace("\ufffe", "").replace("\x02", "").replace("\u00ad", "")
+
+
+def _reflow(lines: list[PdfLine], words: set[str]) -> str:
+    """A page's text with its paragraphs whole: a full line, or one the next continues in lower case,
+    is joined to the next with a space, and a word hyphenated at the line's end is joined again (its
+    hyphen dropped unless the document writes the word with a hyphen elsewhere and never without);
+    other line breaks are kept, and end sentences (headlines, list items, short last lines)."""
+    out = ""
+    for i, line in enumerate(lines):
+        text = line.text
+        if i + 1 == len(lines):
+            out += text
+            break
+        nxt = lines[i + 1].text
+        continues = nxt[:1].islower()
+        hyphen = text.endswith(_HYPHENS) and len(text) > 1 and text[-2].isalpha() and nxt[:1].isalpha() and nxt[:1].islower()
+        if hyphen:
+            head = re.search(r"(\w+)$", text[:-1])
+            tail = re.match(r"\w+", nxt)
+            whole = (head.group(1) if head else "") + (tail.group(0) if tail else "")
+            keep = f"{head.group(1) if head else ''}-{tail.group(0) if tail else ''}".lower() in words \
+                and whole.lower() not in words
+            out += text[:-1] + ("-" if keep else "")
+        elif line.full or continues:
+            out += text + " "
+        else:
+            out += text + "\n"
+    return out
+
+
 def load_pdf(path: Path, data: bytes, limits: IngestSettings | None = None) -> Iterator[Loaded | LoadError]:
     """PDF via pypdfium2 (Google's PDFium: Apache-2.0/BSD, a wheel with the compiled library inside),
-    rather than pdfplumber (MIT, pure Python over pdfminer.six: slower, and its character-level
-    layout is not needed for running text). Not thread-safe: call it from one thread at a time. Each page's text is stripped and the pages are joined by blank
-    lines; ``Article.pages`` maps the character ranges to page numbers. The title is the document's
-    Title metadata, else the file name. A PDF without a text layer (a scan) is one error line."""
+    rather than pdfplumber (MIT, pure Python over pdfminer.six: several times slower, and its
+    character-level layout is not needed for running text). Not thread-safe: call it from one thread
+    at a time. Each page's lines are read with where they end; running headers, footers and page
+    numbers are dropped, paragraphs are joined again (de-hyphenated), and the pages are joined by blank
+    lines; ``Article.pages`` maps the character ranges of the text so built to page numbers. The title
+    is the document's Title metadata, else the file name. A PDF without a text layer (a scan) is one
+    error line."""
     import pypdfium2 as pdfium
 
     max_chars = (limits or IngestSettings()).max_article_chars
@@ -385,16 +558,17 @@ def load_pdf(path: Path, data: bytes, limits: IngestSettings | None = None) -> I
         return
     try:
         meta_title = (document.get_metadata_dict().get("Title") or "").strip()
-        texts: list[str] = []
+        pages: list[list[PdfLine]] = []
         read = 0
         for number in range(len(document)):
             page = document[number]
             textpage = page.get_textpage()
-            texts.append(_normalise_newlines(textpage.get_text_range()).replace("\x00", "").strip())
+            pages.append(_pdf_lines(textpage, page.get_width()))
             textpage.close()
             page.close()
-            if texts[-1]:
-                read += len(texts[-1]) + (2 if read else 0)  # the rebuilt text's length so far
+            size = sum(len(ln.text) + 1 for ln in pages[-1] if ln.text)
+            if size:
+                read += size + (2 if read else 0)  # about the rebuilt text's length so far
             if read > max_chars:  # stop reading pages once the article cap is passed
                 yield LoadError(str(path), None, f"article text is over {max_chars:,} characters by page {number + 1} of "
                                                  f"{len(document)}, over the cap (WHOSAID_INGEST__MAX_ARTICLE_CHARS)")
@@ -404,8 +578,13 @@ def load_pdf(path: Path, data: bytes, limits: IngestSettings | None = None) -> I
         return
     finally:
         document.close()
+    running = _running_keys(pages)
+    multipage = sum(1 for lines in pages if any(ln.text for ln in lines)) > 1
+    kept = [_strip_running(lines, running, multipage) for lines in pages]
+    words = {w.lower() for lines in kept for ln in lines for w in re.findall(r"\w+(?:-\w+)*", ln.text)}
+    texts = [_unbreak(_reflow(lines, words), words).strip() for lines in kept]
     parts: list[str] = []
-    pages: list[tuple[int, int, int]] = []
+    page_map: list[tuple[int, int, int]] = []
     offset = 0
     for number, text in enumerate(texts, start=1):
         if not text:
@@ -414,22 +593,81 @@ def load_pdf(path: Path, data: bytes, limits: IngestSettings | None = None) -> I
             parts.append("\n\n")
             offset += 2
         parts.append(text)
-        pages.append((offset, offset + len(text), number))
+        page_map.append((offset, offset + len(text), number))
         offset += len(text)
-    if not pages:
+    if not page_map:
         yield LoadError(str(path), None, f"no text layer in the PDF ({len(texts)} page(s) of images: a scan?); "
                                          "run OCR on it first (e.g. ocrmypdf)")
         return
     title = meta_title or _title_from_name(path)
-    yield Loaded(Article(id=slug(path.stem), title=title, text="".join(parts), pages=pages), str(path))
+    yield Loaded(Article(id=slug(path.stem), title=title, text="".join(parts), pages=page_map), str(path))
 
 
 LOADERS = {
     ".txt": load_txt, ".md": load_md, ".html": load_html, ".htm": load_html,
     ".json": load_json, ".jsonl": load_jsonl, ".csv": load_csv,
 }
-#: Formats read from their bytes (no text decoding).
-BINARY_LOADERS = {".docx": load_docx, ".pdf": load_pdf}
+def _feed(path: Path, data: bytes, limits: IngestSettings | None = None) -> Iterator[Loaded | LoadError]:
+    from ingest.feeds import load_feed_file
+
+    return load_feed_file(path, data, limits)
+
+
+#: Formats read from their bytes (no text decoding; a feed's XML declares its own encoding).
+BINARY_LOADERS = {".docx": load_docx, ".pdf": load_pdf, ".xml": _feed, ".rss": _feed, ".atom": _feed}
+
+
+class LoadMemo:
+    """What each file gave when it was last read, kept with its size and modification time: ``whosaid
+    watch`` reads a file again only when either changed, so a folder of PDFs is not parsed every round.
+    Only files whose every item is an article read from the file itself are kept: a file with a bad
+    record is read again (its error line is said every round), and a URL list is fetched again (its
+    pages change without it)."""
+
+    def __init__(self) -> None:
+        self._files: dict[Path, tuple[tuple[int, int], list[Loaded | LoadError]]] = {}
+
+    def load(self, path: Path, read: Callable[[], Iterable[Loaded | LoadError]]) -> list[Loaded | LoadError]:
+        try:
+            st = path.stat()
+        except OSError:
+            return list(read())
+        key = (st.st_mtime_ns, st.st_size)
+        hit = self._files.get(path)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        items = list(read())
+        if items and all(isinstance(i, Loaded) and i.path == str(path) for i in items):
+            self._files[path] = (key, items)
+        else:
+            self._files.pop(path, None)
+        return items
+
+
+def load_source(source: Path | str, limits: IngestSettings | None = None, encoding: str | None = None,
+                fetched: dict[str, Any] | None = None) -> Iterator[Loaded | LoadError]:
+    """A file (:func:`load_file`) or an http(s) URL, read as an RSS or Atom feed (``fetched``: the
+    conditional-fetch cache of :func:`ingest.feeds.load_feed_url`)."""
+    if isinstance(source, str):
+        from ingest.feeds import load_feed_url
+
+        limits = limits or IngestSettings()
+        return _capped(load_feed_url(source, limits, fetched), source, limits)
+    return load_file(source, limits, encoding)
+
+
+def _text_items(path: Path, suffix: str, text: str, limits: IngestSettings) -> Iterator[Loaded | LoadError]:
+    """A text input's articles; a ``.urls`` file is a list of pages to fetch. A ``.txt`` file of URLs
+    only is refused with a line saying so: ingesting a folder never reaches the network unless a file
+    is named to."""
+    if suffix in (".urls", ".txt"):
+        from ingest.feeds import load_url_list, url_list
+
+        if suffix == ".urls":
+            return load_url_list(path, text, limits)
+        if url_list(text) is not None:
+            return iter([LoadError(str(path), None, "a list of URLs, not an article; name it .urls to fetch the pages")])
+    return LOADERS[suffix](path, text)
 
 
 def load_file(path: Path, limits: IngestSettings | None = None, encoding: str | None = None) -> Iterator[Loaded | LoadError]:
@@ -437,7 +675,7 @@ def load_file(path: Path, limits: IngestSettings | None = None, encoding: str | 
     ``encoding`` forces how text inputs are decoded (else UTF-8, else the detected legacy encoding)."""
     limits = limits or IngestSettings()
     suffix = path.suffix.lower()
-    if suffix not in LOADERS and suffix not in BINARY_LOADERS:
+    if suffix not in LOADERS and suffix not in BINARY_LOADERS and suffix != ".urls":
         yield LoadError(str(path), None, f"unsupported file type '{path.suffix or '(none)'}' (expected {', '.join(SUPPORTED)})")
         return
     data = _read_bytes(path, limits)
@@ -453,7 +691,14 @@ def load_file(path: Path, limits: IngestSettings | None = None, encoding: str | 
             yield decoded
             return
         text, notices = decoded
-        items = LOADERS[suffix](path, text)
+        items = _text_items(path, suffix, text, limits)
+    yield from _capped(items, str(path), limits, notices)
+
+
+def _capped(items: Iterator[Loaded | LoadError], where: str, limits: IngestSettings,
+            notices: tuple[str, ...] = ()) -> Iterator[Loaded | LoadError]:
+    """``items`` within the article-length and reading-time caps, with the input's notices; a parser
+    giving up on a pathological input is one error line."""
     started = time.monotonic()
     try:
         for item in items:
@@ -464,17 +709,19 @@ def load_file(path: Path, limits: IngestSettings | None = None, encoding: str | 
                 item = Loaded(item.article, item.path, item.line, item.notices + notices)
             yield item
             if time.monotonic() - started > limits.max_file_seconds:
-                yield LoadError(str(path), None, f"reading stopped after the {limits.max_file_seconds:g} s cap "
-                                                 "(WHOSAID_INGEST__MAX_FILE_SECONDS); the records before it were read")
+                yield LoadError(where, None, f"reading stopped after the {limits.max_file_seconds:g} s cap "
+                                             "(WHOSAID_INGEST__MAX_FILE_SECONDS); the records before it were read")
                 return
     except (RecursionError, MemoryError, ValueError) as e:  # a parser giving up on a pathological file
-        yield LoadError(str(path), None, f"cannot read the file ({type(e).__name__}: {str(e)[:120]})")
+        yield LoadError(where, None, f"cannot read the file ({type(e).__name__}: {str(e)[:120]})")
 
 
-def expand(paths: list[Path]) -> Iterator[Path | LoadError]:
+def expand(paths: list[Path | str]) -> Iterator[Path | str | LoadError]:
     """Files named directly, and files under folders (recursively, sorted, hidden ones skipped),
-    each once even when named twice or reached through a folder and directly."""
+    each once even when named twice or reached through a folder and directly; http(s) URLs (str)
+    pass through, each once."""
     seen: set[Path] = set()
+    urls: set[str] = set()
 
     def once(f: Path) -> bool:
         key = f.resolve()
@@ -484,7 +731,11 @@ def expand(paths: list[Path]) -> Iterator[Path | LoadError]:
         return True
 
     for p in paths:
-        if p.is_dir():
+        if isinstance(p, str):
+            if p not in urls:
+                urls.add(p)
+                yield p
+        elif p.is_dir():
             for f in sorted(p.rglob("*")):
                 rel = f.relative_to(p).parts
                 if f.is_file() and not any(part.startswith(".") for part in rel) and once(f):

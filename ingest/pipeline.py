@@ -16,7 +16,7 @@ import numpy as np
 
 from ingest.chunking import make_chunks
 from ingest.claims import ClaimExtractor, extraction_version
-from ingest.loaders import Loaded, LoadError, expand, load_file
+from ingest.loaders import Loaded, LoadError, LoadMemo, expand, load_source
 from ingest.sentences import split_sentences
 from rag.settings import ChunkingSettings, IngestSettings
 from rag.store import ArticleWrite, Store
@@ -57,15 +57,17 @@ class Prepared:
 
 def article_version(article: Article, extraction: str | None = None) -> str:
     """Hash of everything stored for an article, claim extraction included (its version is derived
-    from the lexicon and the construction code): equal hash, nothing to do."""
-    payload = json.dumps({**article.model_dump(), "extraction": extraction or extraction_version()}, sort_keys=True, ensure_ascii=False)
+    from the lexicon and the construction code): equal hash, nothing to do. An article without a page
+    map hashes as it did before pages were stored (schema 7), so only PDFs are ingested again once."""
+    fields = article.model_dump(exclude=set() if article.pages else {"pages"})
+    payload = json.dumps({**fields, "extraction": extraction or extraction_version()}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def prepare(loaded: Loaded, version: str, chunking: ChunkingSettings) -> Prepared:
     a = loaded.article
     sentences = [
-        Sentence(article_id=a.id, index=i, text=a.text[s:e], start=s, end=e)
+        Sentence(article_id=a.id, index=i, text=a.text[s:e], start=s, end=e, page=a.page_of(s))
         for i, (s, e) in enumerate(split_sentences(a.text))
     ]
     return Prepared(loaded, version, sentences, make_chunks(a.id, a.title, sentences, chunking))
@@ -84,15 +86,20 @@ def _sentence_vectors(p: Prepared, span_vecs: Sequence[np.ndarray], dim: int) ->
 
 
 def collect(
-    paths: Iterable[Path], report: IngestReport, extraction: str | None = None, limits: IngestSettings | None = None,
-    encoding: str | None = None,
+    paths: Iterable[Path | str], report: IngestReport, extraction: str | None = None, limits: IngestSettings | None = None,
+    encoding: str | None = None, fetched: dict | None = None, memo: LoadMemo | None = None,
 ) -> list[tuple[Loaded, str]]:
     """Read every input. Failures go to the report; a repeated id is skipped when its content is
     identical and refused when it differs."""
     seen: dict[str, tuple[str, str]] = {}  # id -> (origin, version)
     out: list[tuple[Loaded, str]] = []
     for item in expand(list(paths)):
-        results = [item] if isinstance(item, LoadError) else load_file(item, limits, encoding)
+        if isinstance(item, LoadError):
+            results: Iterable[Loaded | LoadError] = [item]
+        elif memo is not None and isinstance(item, Path):
+            results = memo.load(item, lambda: load_source(item, limits, encoding))  # noqa: B023 - called at once
+        else:
+            results = load_source(item, limits, encoding, fetched)
         for r in results:
             if isinstance(r, LoadError):
                 report.failed.append(r)
@@ -111,7 +118,7 @@ def collect(
 
 
 def ingest(
-    paths: Iterable[Path],
+    paths: Iterable[Path | str],
     store: Store,
     *,
     progress: bool = True,
@@ -120,15 +127,21 @@ def ingest(
     extractor: ClaimExtractor | None = None,
     encoding: str | None = None,
     on_notice: Callable[[str], None] | None = None,
+    lock_wait: float = 0.0,
+    fetched: dict | None = None,
+    memo: LoadMemo | None = None,
 ) -> IngestReport:
     """Ingest files and folders into ``store``; safe to interrupt and run again. Holds the data
     collection's write lock (:class:`rag.store.StoreBusy` when another writer has it). ``encoding``
-    forces how text inputs are decoded (see :func:`ingest.loaders.load_file`)."""
+    forces how text inputs are decoded (see :func:`ingest.loaders.load_file`). A ``str`` path is an
+    http(s) URL, read as a feed; ``lock_wait`` is how long to wait for another writer; ``fetched``
+    keeps feeds' last responses for conditional fetches and ``memo`` files' articles until they change
+    (both ``whosaid watch``'s, across its rounds)."""
     report = IngestReport()
     extractor = extractor or make_extractor(store)
-    with store.writing():
+    with store.writing(lock_wait):
         store.reconcile_if_marked()  # what a killed run left (vectors the catalogue does not list), only if one did
-        loaded = collect(paths, report, extractor.version, store.settings.ingest, encoding)
+        loaded = collect(paths, report, extractor.version, store.settings.ingest, encoding, fetched, memo)
         if on_notice:
             for n in report.notices:
                 on_notice(n)

@@ -62,6 +62,7 @@ def resolve(text: str, shown: Sequence[Candidate]) -> tuple[str, list[Citation]]
                 start=c.sentence.start,
                 end=c.sentence.end,
                 url=c.url,
+                page=c.sentence.page,
             )
         return match.group(0)
 

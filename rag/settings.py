@@ -74,6 +74,9 @@ class IngestSettings(BaseModel):
     max_file_bytes: int = Field(default=64 * 1024 * 1024, ge=1, description="Files larger than this are refused")
     max_article_chars: int = Field(default=2_000_000, ge=100, description="Articles longer than this are refused")
     max_file_seconds: float = Field(default=300.0, gt=0, description="Reading one file's records stops after this long")
+    fetch_timeout: float = Field(default=20.0, gt=0, description="Seconds a feed or page fetch may wait to connect or for more bytes; a whole fetch ends after 3x this")
+    max_fetch_bytes: int = Field(default=10 * 1024 * 1024, ge=1, description="Feeds and pages larger than this are refused")
+    max_redirects: int = Field(default=5, ge=0, description="Redirects a fetch follows (each to http or https only)")
 
 
 class AttributionSettings(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -19,16 +20,16 @@ class Article(BaseModel):
     url: str = Field(default="", description="Where the article was published, if known")
     published: str = Field(default="", description="Publication date as given (ISO when the loader can tell)")
     text: str = Field(description="Body text; sentence offsets index into this string")
-    #: Not stored or hashed yet (excluded from dumps): the catalogue schema has no place for it.
+    #: Stored (catalogue schema 7) and hashed when not empty (see ``ingest.pipeline.article_version``).
     pages: list[tuple[int, int, int]] = Field(
-        default_factory=list, exclude=True,
+        default_factory=list,
         description="PDF inputs: (start, end, page number) character ranges of ``text``, in order; empty otherwise")
 
     def page_of(self, offset: int) -> int | None:
         """The page holding character ``offset`` (a sentence's start), or None without a page map."""
-        for start, end, page in self.pages:
-            if start <= offset < end:
-                return page
+        i = bisect_right(self.pages, (offset, 1 << 62, 0)) - 1  # the last range starting at or before offset
+        if i >= 0 and self.pages[i][0] <= offset < self.pages[i][1]:
+            return self.pages[i][2]
         return None
 
 
@@ -40,6 +41,7 @@ class Sentence(BaseModel):
     text: str
     start: int = Field(description="Character offset of the first character in the article text")
     end: int = Field(description="Character offset one past the last character")
+    page: int | None = Field(default=None, description="PDF inputs: the page the sentence starts on (from 1); None otherwise")
 
     @property
     def id(self) -> str:
@@ -142,6 +144,7 @@ class Citation(BaseModel):
     start: int
     end: int
     url: str = ""
+    page: int | None = Field(default=None, description="The page of a PDF the sentence starts on; None for other inputs")
 
 
 class StatementResult(BaseModel):
@@ -183,6 +186,7 @@ class Answer(BaseModel):
                     "text": c.quote,
                     "start": c.start,
                     "end": c.end,
+                    "page": c.page,
                 }
                 for c in self.citations
             ],

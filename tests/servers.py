@@ -13,7 +13,7 @@ import pytest
 
 from deploy.stack import free_port  # re-exported: one home for the loopback-server wiring
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "free_port", "poll", "serving"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "Site", "free_port", "poll", "serving"]
 
 CHROMIUM = "/usr/bin/chromium"
 # As the machine notes advise: without these, Chromium tries to reach Google's hosts at start.
@@ -71,3 +71,51 @@ def serving(command: Sequence[str], ready_url: str, timeout: float = 600, name: 
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+class Site:
+    """A real HTTP server on 127.0.0.1 (a thread of the test process) serving ``routes``: path ->
+    ``(status, headers, body)``, changeable while it runs (a feed gaining an entry). Paths not in the
+    routes are 404; a route with an ``ETag`` answers 304 to a request for it ``If-None-Match``; every
+    request's path is recorded in ``hits``, its status in ``statuses``."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        self.hits: list[str] = []
+        self.statuses: list[int] = []
+        site = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+                site.hits.append(self.path)
+                status, headers, body = site.routes.get(self.path, (404, {"Content-Type": "text/plain"}, b"not found"))
+                if headers.get("ETag") and self.headers.get("If-None-Match") == headers["ETag"]:
+                    status, body = 304, b""  # a conditional request for what has not changed
+                site.statuses.append(status)
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def __enter__(self) -> "Site":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()

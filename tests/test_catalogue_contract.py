@@ -471,3 +471,51 @@ def test_a_schema_4_catalogue_gains_the_ledger_order_indexes(cat, kind, space, t
         assert again.vectors_dirty(space)
     finally:
         again.close()
+
+
+def paged() -> tuple:
+    """A PDF-like article: three sentences on pages 1, 1 and 2, its page map stored with it."""
+    article, sents, chunks, vecs, claims = make("report", "Port report", ["Page one opens.", "It goes on.", "Page two ends."])
+    pages = [(0, 27, 1), (28, len(article.text), 2)]
+    article = article.model_copy(update={"pages": pages})
+    sents = [s.model_copy(update={"page": article.page_of(s.start)}) for s in sents]
+    return article, sents, chunks, vecs, claims
+
+
+def test_pages_are_stored_per_sentence_and_per_article(cat, space) -> None:
+    """Schema 7: a PDF's page map comes back with its article, each sentence's page with the sentence
+    and in the windows retrieval reads (what a citation's "page 3" is made of); other articles have none."""
+    parts = paged()
+    write(cat, space, parts)
+    write(cat, space, RAIL)
+    article, sents = parts[0], parts[1]
+    assert [s.page for s in sents] == [1, 1, 2]
+    assert cat.article(space, "report") == article and cat.article(space, "report").pages == [(0, 27, 1), (28, len(article.text), 2)]
+    assert cat.sentences(space, "report") == sents
+    assert [r[0].page for r in cat.window_sentences(space, [("report", 0, 2), ("rail", 0, 0)], DIM)] == [1, 1, 2, None]
+    assert cat.article(space, "rail").pages == [] and [s.page for s in cat.sentences(space, "rail")] == [None, None]
+
+
+def test_a_schema_6_catalogue_gains_pages_and_keeps_its_articles(cat, kind, space, tmp_path, request) -> None:
+    """An older catalogue (no page columns) migrates to 7: its articles read back unchanged, without
+    pages, and a PDF written after the migration keeps them."""
+    write(cat, space, PORT)
+    cat.close()
+    if kind == "sqlite":
+        db = sqlite3.connect(tmp_path / "catalogue.sqlite3")
+        db.executescript("ALTER TABLE articles DROP COLUMN pages; ALTER TABLE sentences DROP COLUMN page; PRAGMA user_version = 6;")
+        db.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(request.getfixturevalue("postgres_url"), autocommit=True) as conn:
+            conn.execute("ALTER TABLE articles DROP COLUMN pages")
+            conn.execute("ALTER TABLE sentences DROP COLUMN page")
+            conn.execute("UPDATE whosaid_meta SET value = '6' WHERE key = 'schema_version'")
+    again = open_catalogue(kind, tmp_path, request)
+    try:
+        assert again.article(space, "port") == PORT[0] and again.sentences(space, "port") == PORT[1]
+        write(again, space, paged())
+        assert [s.page for s in again.sentences(space, "report")] == [1, 1, 2] and again.article(space, "report").pages
+    finally:
+        again.close()

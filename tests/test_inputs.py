@@ -254,8 +254,16 @@ def test_pdf_text_pages_and_exact_offsets(tmp_path: Path) -> None:
     want = {line: i for i, lines in enumerate(PDF_PAGES, start=1) for line in lines}
     assert {t: found.get(t) for t in want} == want
     assert a.page_of(len(a.text)) is None
-    # the page map is not part of what is stored or hashed yet
-    assert "pages" not in a.model_dump()
+    # the page map is stored and hashed with a PDF (schema 7); an article without one hashes as before
+    from ingest.pipeline import article_version
+
+    assert a.model_dump()["pages"] == a.pages
+    assert article_version(a, "x") != article_version(a.model_copy(update={"pages": []}), "x")
+    plain = a.model_copy(update={"pages": []})
+    import hashlib
+
+    before = json.dumps({**plain.model_dump(exclude={"pages"}), "extraction": "x"}, sort_keys=True, ensure_ascii=False)
+    assert article_version(plain, "x") == hashlib.sha256(before.encode()).hexdigest()[:16]
 
 
 def test_pdf_blank_pages_are_skipped_but_numbers_kept(tmp_path: Path) -> None:
@@ -296,3 +304,161 @@ def test_txt_dateline_gives_source_and_iso_date(tmp_path):
     plain.write_text("Title\n\nNo dateline here (Someone) — at all.\n", encoding="utf-8")
     (loaded,) = list(load_file(plain))
     assert (loaded.article.source, loaded.article.published) == ("", "")
+
+
+# -- PDF text quality: paragraphs, hyphens, running headers and footers ------------------------
+
+PARAGRAPH = ("The harbour minister denied on Monday that the port of Kessel would be sold to a foreign consortium, "
+             "calling the reports of a secret agreement speculation. The union warned of strikes at the docks if the sale "
+             "went ahead, and the opposition demanded a parliamentary inquiry into the long-standing consortium.")
+
+
+HEADINGS = ["The sale", "The union", "The inquiry", "The winter"]
+WORKS = ["dock", "crane", "quay", "road"]
+
+
+def _report_pdf(path: Path, pages: int = 4) -> Path:
+    """A report as offices print them: a running header and a "Page n of N" footer on every page, a
+    heading, a paragraph wrapped by the layout, and a word hyphenated by hand at a line's end."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_auto_page_break(False)
+    pdf.set_font("Helvetica", size=11)
+    for n in range(1, pages + 1):
+        pdf.add_page()
+        pdf.cell(0, 8, "Valdoria Ledger - Port Authority Annual Report 2026", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 8, HEADINGS[n - 1], new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 6, PARAGRAPH.replace("minister", f"minister (part {n})"), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, f"Officials said the {WORKS[n - 1]} work would con-", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, "tinue through the winter.", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_y(-20)
+        pdf.cell(0, 8, f"Page {n} of {pages}", align="C")
+    pdf.output(str(path))
+    return path
+
+
+def test_pdf_paragraphs_are_whole_hyphens_joined_running_matter_dropped(tmp_path: Path) -> None:
+    a = _one(_report_pdf(tmp_path / "annual.pdf")).article
+    assert "Annual Report" not in a.text and "Page 1 of 4" not in a.text and "of 4" not in a.text
+    first = a.text[a.pages[0][0] : a.pages[0][1]]
+    assert first == ("The sale\n" + PARAGRAPH.replace("minister", "minister (part 1)")
+                     + "\nOfficials said the dock work would continue through the winter.")
+    spans = split_sentences(a.text)
+    sentences = [a.text[s:e] for s, e in spans]
+    # a sentence the layout wrapped over two lines is one sentence, on its page
+    wrapped = "The union warned of strikes at the docks if the sale went ahead, and the opposition demanded a parliamentary inquiry into the long-standing consortium."
+    assert sentences.count(wrapped) == 4
+    assert [a.page_of(s) for (s, e) in spans if a.text[s:e] == wrapped] == [1, 2, 3, 4]
+    assert [t for t in sentences if t.startswith("Officials")] == [f"Officials said the {w} work would continue through the winter." for w in WORKS]
+    # exact offsets: every page range is the page's text and every sentence reads back
+    assert all(a.text[s:e] == t for (s, e), t in zip(spans, sentences))
+    assert [n for _, _, n in a.pages] == [1, 2, 3, 4] and a.pages[-1][1] == len(a.text)
+
+
+def test_pdf_two_pages_keep_a_repeated_line_and_a_hyphen_the_document_uses(tmp_path: Path) -> None:
+    """Under 3 pages nothing counts as running matter (a repeated line is content); a word the document
+    writes with a hyphen keeps it when it is split at that hyphen."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_auto_page_break(False)
+    pdf.set_font("Helvetica", size=11)
+    for _ in range(2):
+        pdf.add_page()
+        pdf.cell(0, 8, "Statement on the port", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, "The long-standing deal stands, the long-", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 6, "standing minister said.", new_x="LMARGIN", new_y="NEXT")
+    p = tmp_path / "two.pdf"
+    pdf.output(str(p))
+    a = _one(p).article
+    assert a.text == "\n\n".join(["Statement on the port\nThe long-standing deal stands, the long-standing minister said."] * 2)
+
+
+def test_docx_tables_are_read_where_they_stand_cells_joined(tmp_path: Path) -> None:
+    import docx
+
+    d = docx.Document()
+    d.add_paragraph("Port figures", style="Title")
+    d.add_paragraph("The authority published its figures on Monday.")
+    table = d.add_table(rows=3, cols=3)
+    for r, row in enumerate([["Year", "Ships", "Note"], ["2025", "412", "a record, the authority said"], ["2024", "", ""]]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    merged = table.cell(2, 1).merge(table.cell(2, 2))
+    merged.text = "no figures"
+    d.add_paragraph("The union disputed the figures.")
+    p = tmp_path / "figures.docx"
+    d.save(str(p))
+    a = _one(p).article
+    assert a.title == "Port figures"
+    assert a.text == ("The authority published its figures on Monday.\n\nYear | Ships | Note\n\n2025 | 412 | a record, the authority said"
+                      "\n\n2024 | no figures\n\nThe union disputed the figures.")
+    assert "2025 | 412 | a record, the authority said" in [a.text[s:e] for s, e in split_sentences(a.text)]
+
+
+# -- pages in citations, the CLI and the API -----------------------------------------------------
+
+
+def test_citations_give_the_pdf_page_in_ask_json_the_cli_line_and_the_api(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from rag.embeddings import MiniLMOnnxEmbedder
+    from rag.engine import Engine
+    from rag.settings import Settings
+    from rag.store import Store
+    from ui.server import create_app
+
+    src = tmp_path / "in"
+    src.mkdir()
+    pages = [["The harbour minister denied that the port would be sold.", "The union warned of strikes at the docks."],
+             ["Officials said the talks would resume in April."],
+             ["According to the port authority, 412 ships called at Kessel last year.", "The figure was a record."]]
+    _pdf(src / "harbour-report.pdf", pages, title="Harbour report")
+    (src / "note.txt").write_text("Dock note\n\nThe ferry timetable changes in May.\n")
+    home = tmp_path / "home"
+    env = {**os.environ, "WHOSAID_HOME": str(home)}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "ui.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+    assert run("ingest", str(src), "--no-progress").returncode == 0
+    out = json.loads(run("ask", "How many ships called at Kessel last year?", "--json").stdout)
+    cited = {c["text"]: c["page"] for c in out["citations"]}
+    assert cited["According to the port authority, 412 ships called at Kessel last year."] == 3
+    line = [x for x in run("ask", "How many ships called at Kessel last year?").stdout.splitlines() if "412" not in x and "harbour-report" in x]
+    assert line and ", page 3, sentence " in line[0]
+    ferry = json.loads(run("ask", "When does the ferry timetable change?", "--json").stdout)
+    assert [c["page"] for c in ferry["citations"] if c["article_id"] == "note"] == [None]
+    store = Store(Settings(home=home), MiniLMOnnxEmbedder())
+    try:
+        client = TestClient(create_app(Settings(home=home), engine_factory=lambda s, name: Engine(store)))
+        body = client.get("/api/articles/harbour-report").json()
+        assert [p["page"] for p in body["pages"]] == [1, 2, 3]
+        assert [(s["text"], s["page"]) for s in body["sentences"]][-2:] == [
+            ("According to the port authority, 412 ships called at Kessel last year.", 3), ("The figure was a record.", 3)]
+        assert all(body["text"][p["start"] : p["end"]] for p in body["pages"])
+        assert client.get("/api/articles/note").json()["pages"] == []
+    finally:
+        store.close()
+
+
+def test_pdf_bare_page_numbers_go_in_a_multipage_pdf_only(tmp_path: Path) -> None:
+    def numbered(path: Path, pages: int) -> Path:
+        from fpdf import FPDF
+
+        pdf = FPDF()
+        pdf.set_auto_page_break(False)
+        pdf.set_font("Helvetica", size=11)
+        for n in range(1, pages + 1):
+            pdf.add_page()
+            pdf.cell(0, 8, f"Paragraph {'one two three'.split()[n - 1]} of the statement.", new_x="LMARGIN", new_y="NEXT")
+            pdf.set_y(-20)
+            pdf.cell(0, 8, f"- {n} -", align="C")
+        pdf.output(str(path))
+        return path
+
+    two = _one(numbered(tmp_path / "two.pdf", 2)).article
+    assert two.text == "Paragraph one of the statement.\n\nParagraph two of the statement."
+    one = _one(numbered(tmp_path / "one.pdf", 1)).article
+    assert one.text == "Paragraph one of the statement.\n- 1 -"

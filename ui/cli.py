@@ -91,9 +91,18 @@ def _store(home: Path | None, collection: str | None):
     return Store(settings, embedder)
 
 
+def _sources(args: list[str]) -> list[Path | str]:
+    """Command-line inputs: an http(s) URL stays a string (a feed to fetch), anything else is a path."""
+    from ingest.web import is_url
+
+    return [a if is_url(a) else Path(a) for a in args]
+
+
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Files or folders (recursive): .txt .md .html .json .jsonl .csv .docx .pdf", show_default=False)],
+    paths: Annotated[list[str], typer.Argument(metavar="PATH|FEED_URL", help="Files or folders (recursive): .txt .md .html .json "
+                                              ".jsonl .csv .docx .pdf, feeds (.xml .rss .atom), URL lists (.urls); or an RSS/Atom feed's "
+                                              "http(s) URL", show_default=False)],
     collection: Collection = None,
     home: Home = None,
     as_json: AsJson = False,
@@ -114,7 +123,7 @@ def ingest(
             _die(f"unknown encoding '{encoding}' (try utf-8, cp1252, latin-1)")
     store = _store(home, collection)
     try:
-        report = run_ingest(paths, store, progress=progress and sys.stderr.isatty(), encoding=encoding,
+        report = run_ingest(_sources(paths), store, progress=progress and sys.stderr.isatty(), encoding=encoding,
                             on_error=lambda e: typer.echo(f"error: {e}", err=True),
                             on_notice=lambda n: typer.echo(f"notice: {n}", err=True))
     except EmbedderError as e:
@@ -128,6 +137,48 @@ def ingest(
     else:
         typer.echo(report.summary())
     if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def watch(
+    target: Annotated[str, typer.Argument(metavar="PATH|FEED_URL", help="A folder, a file (a feed, a URL list...) or an RSS/Atom "
+                                          "feed's http(s) URL", show_default=False)],
+    every: Annotated[str, typer.Option("--every", help="Time between rounds: 30s, 10m, 1h")] = "10m",
+    once: Annotated[bool, typer.Option("--once", help="One round, then exit (1 if anything failed)")] = False,
+    collection: Collection = None,
+    home: Home = None,
+    encoding: Annotated[Optional[str], typer.Option("--encoding", help="Read every text input in this encoding", show_default=False)] = None,
+) -> None:
+    """Ingest TARGET now and every --every: what is new or changed, one line per round. Ctrl-C or
+    SIGTERM stops it (exit 0)."""
+    import signal
+
+    from ingest.watch import parse_every, watch as run_watch
+
+    try:
+        seconds = parse_every(every)
+    except ValueError as e:
+        _die(str(e))
+    sources = _sources([target])
+    store = _store(home, collection)
+
+    def stop(signum, frame):  # SIGTERM ends the watch as Ctrl-C does: between writes, each article whole
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        ok = run_watch(sources[0], store, every=seconds, once=once, encoding=encoding,
+                       say=lambda line: typer.echo(line),
+                       on_error=lambda e: typer.echo(f"error: {e}", err=True),
+                       on_notice=lambda n: typer.echo(f"notice: {n}", err=True))
+    except KeyboardInterrupt:
+        typer.echo("watch stopped", err=True)
+        ok = True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        store.close()
+    if once and not ok:
         raise typer.Exit(1)
 
 
@@ -203,7 +254,8 @@ def ask(
             typer.echo(f"notice: {answer.notice}", err=True)
         typer.echo(answer.text)
     for c in answer.citations:
-        typer.echo(f"  [{c.marker}] {c.title} ({c.article_id}, sentence {c.sentence_index}, chars {c.start}-{c.end})")
+        page = f"page {c.page}, " if c.page is not None else ""
+        typer.echo(f"  [{c.marker}] {c.title} ({c.article_id}, {page}sentence {c.sentence_index}, chars {c.start}-{c.end})")
 
 
 @app.command("list")

@@ -236,7 +236,8 @@ def create_app(
 
     @app.get("/api/articles/{article_id}", tags=["articles"])
     def article(article_id: str, collection: str | None = None) -> dict:
-        """An article's text, its sentences with character offsets, and its claims."""
+        """An article's text, its sentences with character offsets (and, from a PDF, the page each starts
+        on), its page ranges (``pages``: ``{start, end, page}``, empty unless a PDF), and its claims."""
         store = engines.get(collection).store
         found = store.catalogue.article(store.space, article_id)
         if found is None:
@@ -245,7 +246,8 @@ def create_app(
         rows = store.catalogue.claims(store.space, article_id=article_id)
         return {
             **found.model_dump(),
-            "sentences": [{"index": s.index, "start": s.start, "end": s.end, "text": s.text} for s in sentences],
+            "pages": [{"start": a, "end": b, "page": n} for a, b, n in found.pages],
+            "sentences": [{"index": s.index, "start": s.start, "end": s.end, "text": s.text, "page": s.page} for s in sentences],
             "claims": [c.to_json_dict() for c in rows],
         }
 

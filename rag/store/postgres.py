@@ -41,10 +41,11 @@ SCHEMA = [
         space TEXT NOT NULL, id TEXT NOT NULL, title TEXT NOT NULL, source TEXT NOT NULL DEFAULT '',
         url TEXT NOT NULL DEFAULT '', published TEXT NOT NULL DEFAULT '', text TEXT NOT NULL,
         version TEXT NOT NULL, origin TEXT NOT NULL DEFAULT '', ingested_at DOUBLE PRECISION NOT NULL,
+        pages JSONB NOT NULL DEFAULT '[]',
         PRIMARY KEY (space, id))""",
     """CREATE TABLE IF NOT EXISTS sentences (
         space TEXT NOT NULL, article_id TEXT NOT NULL, idx INTEGER NOT NULL,
-        start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, vec BYTEA,
+        start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, vec BYTEA, page INTEGER,
         PRIMARY KEY (space, article_id, idx))""",
     # the lexical index: each chunk's stemmed terms as written (so taking a chunk out subtracts exactly
     # what adding it counted) and their tsvector
@@ -80,7 +81,7 @@ SCHEMA = [
 #: The catalogue's schema version (``whosaid_meta.schema_version``), numbered like SQLite's: the first
 #: PostgreSQL schema is version 3. Each step of :data:`MIGRATIONS` brings a catalogue written by an
 #: older whosaid up to the next version, in the transaction that holds the schema lock.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 MIGRATIONS: dict[int, list[str]] = {
     # 3 -> 4: the alias-word index of claims (filled from the stored claims by ``_migrate``), and the
     # stance index in the ledger's order
@@ -97,6 +98,11 @@ MIGRATIONS: dict[int, list[str]] = {
     5: ["ALTER TABLE spaces ADD COLUMN IF NOT EXISTS vectors_dirty INTEGER NOT NULL DEFAULT 1"],
     # 5 -> 6: claims by speaker, stance and negation in the ledger's order
     6: ['CREATE INDEX IF NOT EXISTS claims_by_speaker_stance ON claims (space, speaker_key, stance, negated, article_id COLLATE "C", seq)'],
+    # 6 -> 7 (issue 13): a PDF's page map per article and the page of each sentence (as SQLite's)
+    7: [
+        "ALTER TABLE articles ADD COLUMN IF NOT EXISTS pages JSONB NOT NULL DEFAULT '[]'",
+        "ALTER TABLE sentences ADD COLUMN IF NOT EXISTS page INTEGER",
+    ],
 }
 
 def _lock_key(name: str) -> int:
@@ -300,17 +306,17 @@ class PostgresCatalogue(SqlCatalogue):
         with self._transaction() as conn:
             self._delete_rows(conn, space, article.id)
             conn.execute(
-                "INSERT INTO articles (space, id, title, source, url, published, text, version, origin, ingested_at) "
-                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                "INSERT INTO articles (space, id, title, source, url, published, text, version, origin, ingested_at, pages) "
+                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                 (space, article.id, article.title, article.source, article.url, article.published,
-                 article.text, version, origin, time.time()),
+                 article.text, version, origin, time.time(), Jsonb([list(p) for p in article.pages])),
             )
             with conn.cursor() as cur:
                 cur.executemany(
-                    'INSERT INTO sentences (space, article_id, idx, start, "end", text, vec) VALUES (%s,%s,%s,%s,%s,%s,%s)',
+                    'INSERT INTO sentences (space, article_id, idx, start, "end", text, vec, page) VALUES (%s,%s,%s,%s,%s,%s,%s,%s)',
                     [
                         (space, s.article_id, s.index, s.start, s.end, s.text,
-                         None if sentence_vecs is None else _vec_to_blob(sentence_vecs[i]))
+                         None if sentence_vecs is None else _vec_to_blob(sentence_vecs[i]), s.page)
                         for i, s in enumerate(sentences)
                     ],
                 )

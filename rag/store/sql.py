@@ -156,16 +156,17 @@ class SqlCatalogue(ABC):
 
     def article(self, space: str, article_id: str) -> Article | None:
         with self._reading() as run:
-            rows = run("SELECT id, title, source, url, published, text FROM articles WHERE space=? AND id=?", (space, article_id))
+            rows = run("SELECT id, title, source, url, published, text, pages FROM articles WHERE space=? AND id=?", (space, article_id))
         if not rows:
             return None
         row = rows[0]
-        return Article(id=row[0], title=row[1], source=row[2], url=row[3], published=row[4], text=row[5])
+        pages = [(int(a), int(b), int(p)) for a, b, p in self._from_json(row[6]) or []]
+        return Article(id=row[0], title=row[1], source=row[2], url=row[3], published=row[4], text=row[5], pages=pages)
 
     def sentences(self, space: str, article_id: str) -> list[Sentence]:
         with self._reading() as run:
-            rows = run('SELECT idx, start, "end", text FROM sentences WHERE space=? AND article_id=? ORDER BY idx', (space, article_id))
-        return [Sentence(article_id=article_id, index=i, start=s, end=e, text=t) for i, s, e, t in rows]
+            rows = run('SELECT idx, start, "end", text, page FROM sentences WHERE space=? AND article_id=? ORDER BY idx', (space, article_id))
+        return [Sentence(article_id=article_id, index=i, start=s, end=e, text=t, page=p) for i, s, e, t, p in rows]
 
     def chunk_ids(self, space: str, article_id: str | None = None) -> set[str]:
         with self._reading() as run:
@@ -201,7 +202,7 @@ class SqlCatalogue(ABC):
                 part = wanted[b : b + self.WINDOWS_PER_READ]
                 where = " OR ".join(["(s.space=? AND s.article_id=? AND s.idx BETWEEN ? AND ?)"] * len(part))
                 rows = run(
-                    'SELECT s.article_id, s.idx, s.start, s."end", s.text, s.vec, a.title, a.url FROM sentences s '
+                    'SELECT s.article_id, s.idx, s.start, s."end", s.text, s.vec, a.title, a.url, s.page FROM sentences s '
                     f"JOIN articles a ON a.space=s.space AND a.id=s.article_id WHERE {where}",
                     tuple(x for article_id, first, last in part for x in (space, article_id, first, last)),
                 )
@@ -216,8 +217,8 @@ class SqlCatalogue(ABC):
             for idx in idxs[bisect_left(idxs, first) : bisect_right(idxs, last)]:
                 row = found.pop((article_id, idx), None)  # popped: a sentence in two windows comes once
                 if row is not None:
-                    _, _, start, end, text, vec, title, url = row
-                    sentence = Sentence(article_id=article_id, index=idx, start=start, end=end, text=text)
+                    _, _, start, end, text, vec, title, url, page = row
+                    sentence = Sentence(article_id=article_id, index=idx, start=start, end=end, text=text, page=page)
                     out.append((sentence, title, url, _blob_to_vec(vec, dim)))
         return out
 

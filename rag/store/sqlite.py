@@ -35,11 +35,12 @@ CREATE TABLE IF NOT EXISTS articles (
     space TEXT NOT NULL, id TEXT NOT NULL, title TEXT NOT NULL, source TEXT NOT NULL DEFAULT '',
     url TEXT NOT NULL DEFAULT '', published TEXT NOT NULL DEFAULT '', text TEXT NOT NULL,
     version TEXT NOT NULL, origin TEXT NOT NULL DEFAULT '', ingested_at REAL NOT NULL,
+    pages TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (space, id)
 );
 CREATE TABLE IF NOT EXISTS sentences (
     space TEXT NOT NULL, article_id TEXT NOT NULL, idx INTEGER NOT NULL,
-    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, vec BLOB,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, vec BLOB, page INTEGER,
     PRIMARY KEY (space, article_id, idx)
 );
 CREATE TABLE IF NOT EXISTS chunks (
@@ -77,7 +78,7 @@ CREATE TABLE IF NOT EXISTS terms (space TEXT NOT NULL, term TEXT NOT NULL, df IN
 
 #: The catalogue's schema version (``PRAGMA user_version``). Each step of :data:`MIGRATIONS` brings
 #: a catalogue written by an older whosaid up to the next version, in one transaction.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 MIGRATIONS: dict[int, list[str]] = {
     # 1 -> 2: claims carry negation, the cue's lemma and the resolved speaker (issue 10)
     2: [
@@ -100,6 +101,13 @@ MIGRATIONS: dict[int, list[str]] = {
     # 5 -> 6 (issue 12): the stance index in the ledger's order (as PostgreSQL's), and claims by speaker,
     # stance and negation in the ledger's order (in POST_SCHEMA)
     6: ["DROP INDEX IF EXISTS claims_by_stance", "CREATE INDEX claims_by_stance ON claims (space, stance, article_id, seq)"],
+    # 6 -> 7 (issue 13): a PDF's page map per article (JSON ``[[start, end, page], ...]``) and the page of
+    # each sentence; older articles have neither (their inputs had no pages, or a PDF's were not kept:
+    # its version hash changes, so the next ingest stores them)
+    7: [
+        "ALTER TABLE articles ADD COLUMN pages TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE sentences ADD COLUMN page INTEGER",
+    ],
 }
 #: Indexes over columns that older schemas' migrations add: created after the steps.
 POST_SCHEMA = [
@@ -249,15 +257,16 @@ class SqliteCatalogue(SqlCatalogue):
         with self._transaction():
             self._delete_rows(space, article.id)
             db.execute(
-                "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO articles (space, id, title, source, url, published, text, version, origin, ingested_at, pages) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (space, article.id, article.title, article.source, article.url, article.published,
-                 article.text, version, origin, time.time()),
+                 article.text, version, origin, time.time(), json.dumps([list(p) for p in article.pages])),
             )
             db.executemany(
-                'INSERT INTO sentences (space, article_id, idx, start, "end", text, vec) VALUES (?,?,?,?,?,?,?)',
+                'INSERT INTO sentences (space, article_id, idx, start, "end", text, vec, page) VALUES (?,?,?,?,?,?,?,?)',
                 [
                     (space, s.article_id, s.index, s.start, s.end, s.text,
-                     None if sentence_vecs is None else _vec_to_blob(sentence_vecs[i]))
+                     None if sentence_vecs is None else _vec_to_blob(sentence_vecs[i]), s.page)
                     for i, s in enumerate(sentences)
                 ],
             )
