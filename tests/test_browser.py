@@ -45,12 +45,29 @@ WAIT = int(os.environ.get("WHOSAID_BROWSER_WAIT_MS", "300000"))
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (.ci/run installs it)")
 
 
+def report_pdf(path: Path) -> None:
+    """A three-page PDF report (fpdf2, a test dependency) whose figure is on page 3."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_title("Harbour traffic report")
+    pdf.set_font("Helvetica", size=12)
+    for lines in (["The harbour office prepared this report in April.", "It covers cargo and passenger traffic."],
+                  ["Passenger numbers were steady through the winter months."],
+                  ["According to the port authority, 412 ships called at Kessel last year.", "The figure was a record."]):
+        pdf.add_page()
+        for line in lines:
+            pdf.cell(0, 10, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+
+
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     corpus = tmp_path_factory.mktemp("corpus")
     shutil.copytree(SAMPLES, corpus / "samples")
     (corpus / "lab-report.txt").write_text(EVIL)
     (corpus / "desk.jsonl").write_text("".join(json.dumps(a) + "\n" for a in DESK))
+    report_pdf(corpus / "harbour-report.pdf")
     home = tmp_path_factory.mktemp("home")
     env = {**os.environ, "WHOSAID_HOME": str(home)}
     subprocess.run([sys.executable, "-m", "ui.cli", "ingest", str(corpus)], env=env, check=True, capture_output=True)
@@ -154,8 +171,8 @@ def test_content_free_question_gets_a_message_not_an_error_badge(page, base_url:
     page.goto(f"{base_url}/chat/", wait_until="load")
     ask(page, "Who?")
     page.wait_for_function("document.querySelector('#whosaid-chat') && "
-                           "document.querySelector('#whosaid-chat').innerText.includes('The articles do not say')", timeout=WAIT)
-    assert "names nothing to look for" in page.locator("#whosaid-chat").inner_text()
+                           "document.querySelector('#whosaid-chat').innerText.includes('names nothing to look for')", timeout=WAIT)
+    assert "The articles do not say" in page.locator("#whosaid-chat").inner_text()  # the notice comes with the final answer
     page.wait_for_timeout(500)
     assert page.locator(".toast-body.error, .toast-wrap .error, [data-testid='toast-body'].error").count() == 0
     assert "Error" not in page.locator("body").inner_text()
@@ -364,3 +381,16 @@ def test_ledger_row_opens_its_sentence_and_columns_fit(page, base_url: str, widt
         return m.height > 0 && m.top >= Math.max(p.top, 0) - 1 && m.bottom <= Math.min(p.bottom, window.innerHeight) + 1; }""")
     assert inside
     snap(page, f"ledger-row-{width}")
+
+
+def test_a_pdf_citation_reads_its_page_in_the_answer_and_the_panel(page, base_url: str) -> None:
+    page.goto(f"{base_url}/chat/", wait_until="load")
+    ask(page, "How many ships called at Kessel last year?")
+    link = page.locator('#whosaid-chat a[href^="#cite/harbour-report/"]').first
+    link.wait_for(timeout=WAIT)
+    assert "Harbour traffic report, page 3: “According to the port authority, 412 ships" in page.locator("#whosaid-chat").inner_text()
+    link.click()
+    page.locator("#whosaid-highlight").wait_for(timeout=WAIT)
+    assert "412 ships" in page.locator("#whosaid-highlight").inner_text()
+    assert page.locator("#whosaid-article .meta").inner_text() == "page 3"
+    snap(page, "pdf-page-1280")

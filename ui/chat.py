@@ -254,8 +254,9 @@ CHAT_JS = r"""
     close.addEventListener("click", () => panel.classList.remove("sheet"));
     head.appendChild(close);
     const h = document.createElement("h3"); h.textContent = a.title; head.appendChild(h);
-    const page = (a.pages || []).find((p) => p[0] <= start && start < p[1]);
-    const facts = [a.source, showDate(a.published), page ? `page ${page[2]}` : ""].filter(Boolean);
+    // a PDF's page ranges, [{start, end, page}]: the page the sentence starts on
+    const page = (a.pages || []).find((p) => p.start <= start && start < p.end);
+    const facts = [a.source, showDate(a.published), page ? `page ${page.page}` : ""].filter(Boolean);
     const url = a.url ? webLink(a.url) : null;
     if (facts.length || url) {
       const meta = document.createElement("p"); meta.className = "meta";

@@ -111,7 +111,12 @@ def linked(text: str, citations: Iterable[Citation]) -> str:
 
 
 def sources(citations: Iterable[Citation]) -> str:
-    return "\n".join(f"- {cite_link(c)} {escape(c.title)}: “{escape(c.quote)}”" for c in citations)
+    """The cited sentences under an answer: "[1] Title, page 3: “...”" (the page for a PDF's sentence)."""
+    return "\n".join(f"- {cite_link(c)} {escape(c.title)}{on_page(c)}: “{escape(c.quote)}”" for c in citations)
+
+
+def on_page(c: Citation) -> str:
+    return f", page {c.page}" if c.page else ""
 
 
 def distinct_roles(roles: Sequence[str]) -> list[str]:
@@ -159,7 +164,9 @@ def render_attribution(
             for claim in said:
                 cites = {c.marker: c for sid in claim.sentence_ids for c in by_sentence.get(sid, [])}
                 markers = "".join(cite_link(c) for c in cites.values())
-                lines.append(f"- {escape(said_phrase(claim))} {markers}".rstrip())
+                pages = sorted({c.page for c in cites.values() if c.page})
+                where = f" (page{'s' if len(pages) > 1 else ''} {', '.join(map(str, pages))})" if pages else ""
+                lines.append(f"- {escape(said_phrase(claim))} {markers}{where}".rstrip())
         blocks.append("\n".join(lines))
     body = "\n\n".join(x for x in [lead, *blocks] if x)
     if notice:
