@@ -112,3 +112,16 @@ def test_ledger_table_escapes_everything_and_links_each_sentence() -> None:
     assert "2 Apr 2026" in out and "javascript" not in out
     assert "Showing the first 1 of 3 claims" in out
     assert ledger_html([], {}, 0, 0) == '<p class="whosaid-empty">No claims match.</p>'
+
+
+def test_ledger_download_links_carry_the_filters_escaped() -> None:
+    from rag.filters import make_filters
+    from ui.chat_desk import ledger_downloads
+
+    out = ledger_downloads("deny", make_filters(['Tom & "Jerry" <News>'], "2026-03", None, ["a/b"], "Reyland"))
+    p = parsed(out)
+    assert "script" not in p.tags and [x["id"] for x in p.links] == ["whosaid-ledger-csv", "whosaid-ledger-jsonl"]
+    assert p.links[0]["data-api"] == ("claims?stance=deny&source=Tom+%26+%22Jerry%22+%3CNews%3E&article=a%2Fb&since=2026-03-01"
+                                      "&speaker=Reyland&format=csv")
+    assert p.links[0]["href"] == "../api/" + p.links[0]["data-api"]
+    assert ledger_downloads(None, make_filters()).count("claims?format=") == 2

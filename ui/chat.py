@@ -22,8 +22,8 @@ import gradio as gr  # noqa: E402
 
 from rag.engine import ANSWER_FAILED, Engine  # noqa: E402
 from rag.filters import FilterError, Filters, ledger as filtered_ledger  # noqa: E402
-from rag.types import STANCES, Answer, Claim, DeltaEvent, DoneEvent, NoticeEvent, StatementEvent  # noqa: E402
-from ui.chat_desk import Exports, article_choices, filters_from, source_choices  # noqa: E402
+from rag.types import STANCES, Answer, DeltaEvent, DoneEvent, NoticeEvent, StatementEvent  # noqa: E402
+from ui.chat_desk import Exports, article_choices, filters_from, ledger_downloads, source_choices  # noqa: E402
 from ui.chat_render import LedgerRow, cite_link, escape, h, ledger_html, render_answer  # noqa: E402,F401 - re-exported
 
 log = logging.getLogger("whosaid.chat")
@@ -49,10 +49,10 @@ def articles_by_id(engine: Engine, ids: Iterable[str]) -> dict[str, Any]:
     return {i: table[i] for i in dict.fromkeys(ids) if i in table}
 
 
-def ledger_view(engine: Engine, stance: str | None, filters: Filters | None, limit: int = LEDGER_ROWS) -> tuple[str, list[Claim]]:
+def ledger_view(engine: Engine, stance: str | None, filters: Filters | None, limit: int = LEDGER_ROWS) -> tuple[str, int]:
     """The filtered ledger grouped by canonical speaker (most claims first), as the escaped HTML table of
-    :func:`ui.chat_render.ledger_html` (at most ``limit`` rows, each linked to its sentences), and every
-    claim of it as the export writes it."""
+    :func:`ui.chat_render.ledger_html` (at most ``limit`` rows, each linked to its sentences), and how
+    many claims it holds."""
     directory = engine.attribution.directory()
     groups = directory.groups(filtered_ledger(engine.store, filters, stance or None, engine.filters))
     total = sum(len(g.claims) for g in groups)
@@ -70,8 +70,7 @@ def ledger_view(engine: Engine, stance: str | None, filters: Filters | None, lim
         for g, claims in picked
     ]
     articles = articles_by_id(engine, (c.article_id for _, claims in picked for c in claims))
-    html = ledger_html(shown, articles, total, sum(len(r) for _, _, r in shown))
-    return html, [directory.display(c) for g in groups for c in g.claims]
+    return ledger_html(shown, articles, total, sum(len(r) for _, _, r in shown)), total
 
 
 def _hidden() -> tuple[Any, Any]:
@@ -137,18 +136,16 @@ def build_chat(engine_for: Callable[[str | None], Engine], max_chars: int) -> gr
         return gr.DownloadButton(value=csv, visible=True), gr.DownloadButton(value=jsonl, visible=True)
 
     def ledger(stance: str, speaker: str, sources: list[str] | None = None, since: str = "", until: str = "",
-               articles: list[str] | None = None) -> tuple[str, Any, Any]:
-        """The ledger under the tab's filters, with the downloads of all of it (not only the rows shown)."""
+               articles: list[str] | None = None) -> tuple[str, str]:
+        """The ledger under the tab's filters, and links that download all of it (not only the rows
+        shown) from the API's export: nothing is written until a reader asks for it."""
         try:
             filters = filters_from(sources, since, until, articles, speaker)
         except FilterError as e:
-            return f'<p class="whosaid-empty">The filters could not be read: {h(str(e))}.</p>', *_hidden()
-        engine = engine_for(None)
-        html, claims = ledger_view(engine, None if stance in ("", "any") else stance, filters)
-        if not claims:
-            return html, *_hidden()
-        csv, jsonl = exports.ledger(engine, claims)
-        return html, gr.DownloadButton(value=csv, visible=True), gr.DownloadButton(value=jsonl, visible=True)
+            return f'<p class="whosaid-empty">The filters could not be read: {h(str(e))}.</p>', ""
+        stance = None if stance in ("", "any") else stance
+        html, shown = ledger_view(engine_for(None), stance, filters)
+        return html, ledger_downloads(stance, filters) if shown else ""
 
     def pickers() -> tuple[Any, ...]:
         """The pickers' choices, read when the page loads (a collection grows between visits)."""
@@ -187,17 +184,15 @@ def build_chat(engine_for: Callable[[str | None], Engine], max_chars: int) -> gr
                                          max_lines=1)
                     go = gr.Button("Show", elem_id="whosaid-ledger-show", min_width=100)
                 ledger_filters = filter_controls("whosaid-l", speaker=False)
-                with gr.Row(elem_classes=["whosaid-downloads"]):
-                    ledger_csv = gr.DownloadButton("Ledger as CSV", visible=False, elem_id="whosaid-ledger-csv", size="sm")
-                    ledger_jsonl = gr.DownloadButton("Ledger as JSON Lines", visible=False, elem_id="whosaid-ledger-jsonl", size="sm")
+                downloads = gr.HTML(elem_id="whosaid-ledger-downloads")
                 with gr.Row(equal_height=False):  # under ~900 px the panel wraps below the table and opens as a sheet
                     with gr.Column(scale=3, min_width=560):
                         table = gr.HTML(elem_id="whosaid-ledger", elem_classes=["whosaid-ledger"])
                     with gr.Column(scale=2, min_width=300, elem_classes=["whosaid-side"]):
                         gr.HTML(PANEL.format(id="whosaid-ledger-article"))
                 ledger_inputs = [stance, speaker, *ledger_filters]
-                go.click(ledger, ledger_inputs, [table, ledger_csv, ledger_jsonl])
-                demo.load(ledger, ledger_inputs, [table, ledger_csv, ledger_jsonl])
+                go.click(ledger, ledger_inputs, [table, downloads])
+                demo.load(ledger, ledger_inputs, [table, downloads])
         demo.load(pickers, None, [ask_filters[0], ask_filters[3], ledger_filters[0], ledger_filters[3]])
     return demo
 
@@ -289,6 +284,8 @@ CHAT_JS = r"""
   }
   document.addEventListener("click", (e) => {
     if (!e.target.closest) return;
+    const api = e.target.closest("a[data-api]");  // a download from the API, under the page's own prefix
+    if (api) { api.href = `${base}/api/${api.getAttribute("data-api")}`; return; }
     const link = e.target.closest('a[href^="#cite/"]');
     if (link) { e.preventDefault(); open(link, link.getAttribute("href")); return; }
     const row = e.target.closest("tr[data-cite]");
@@ -341,6 +338,10 @@ CHAT_CSS = """
 .whosaid-ledger td.n { text-align: right; }
 .whosaid-ledger td.content .mention { color: #666; }
 .whosaid-downloads { gap: 8px; }
+#whosaid-ledger-downloads { display: flex; gap: 8px; }
+a.whosaid-download { display: inline-block; padding: 4px 12px; border: 1px solid #d4d4d8; border-radius: 6px; font-size: 0.85em;
+  text-decoration: none; color: inherit; background: #f4f4f5; }
+a.whosaid-download:hover { background: #e4e4e7; }
 .whosaid-downloads button, .whosaid-downloads a { flex: 0 0 auto !important; width: auto !important; }
 .whosaid-ledger a { padding: 0; margin: 0; }
 """

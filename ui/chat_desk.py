@@ -9,14 +9,18 @@ and ``GET /api/claims?format=csv`` give.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import tempfile
+import weakref
+from heapq import nlargest
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
+from urllib.parse import urlencode
 
 from rag import export
 from rag.filters import Filters, make_filters
-from rag.types import Answer, Claim
-from ui.chat_render import show_date
+from rag.types import Answer
+from ui.chat_render import h, show_date
 
 if TYPE_CHECKING:
     from rag.engine import Engine
@@ -39,13 +43,26 @@ def source_choices(engine: "Engine") -> list[str]:
 
 def article_choices(engine: "Engine", limit: int = ARTICLE_CHOICES) -> list[tuple[str, str]]:
     """``(label, id)`` for the article pickers: "Title — Source, 3 Mar 2026", newest first."""
-    table = list(engine.filters.articles().values())
-    table.sort(key=lambda m: (m.day or "", m.id), reverse=True)
     out = []
-    for m in table[:limit]:
+    for m in nlargest(limit, engine.filters.articles().values(), key=lambda m: (m.day or "", m.id)):
         said = ", ".join(x for x in (m.source, show_date(m.published)) if x)
         out.append((f"{m.title} — {said}" if said else m.title or m.id, m.id))
     return out
+
+
+def ledger_downloads(stance: str | None, filters: Filters) -> str:
+    """Links that download the filtered ledger from ``GET /api/claims?format=csv|jsonl`` (rag.export, the
+    rows ``whosaid claims --csv`` gives): the file is made when a reader asks for it, not with every view.
+    ``data-api`` is the path under the API; the page script puts the page's own prefix before it."""
+    params: list[tuple[str, str]] = [("stance", stance)] if stance else []
+    params += [("source", x) for x in filters.sources] + [("article", x) for x in filters.articles]
+    params += [(k, v) for k, v in (("since", filters.since), ("until", filters.until), ("speaker", filters.speaker)) if v]
+    links = []
+    for fmt, label in (("csv", "Ledger as CSV"), ("jsonl", "Ledger as JSON Lines")):
+        path = "claims?" + urlencode([*params, ("format", fmt)])
+        links.append(f'<a class="whosaid-download" id="whosaid-ledger-{fmt}" href="../api/{h(path)}" data-api="{h(path)}" '
+                     f'download>{label}</a>')
+    return "".join(links)
 
 
 class Exports:
@@ -55,6 +72,7 @@ class Exports:
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="whosaid-exports-"))
+        weakref.finalize(self, shutil.rmtree, self.dir, True)  # gone with the chat (and at exit)
 
     def write(self, stem: str, text: str, ext: str) -> str:
         path = self.dir / f"{stem}-{hashlib.sha256(text.encode()).hexdigest()[:12]}.{ext}"
@@ -66,9 +84,6 @@ class Exports:
         return (self.write("whosaid-answer", export.answer_csv(answer, dict(meta)), "csv"),
                 self.write("whosaid-answer", export.answer_jsonl(answer, dict(meta)), "jsonl"))
 
-    def ledger(self, engine: "Engine", claims: Sequence[Claim]) -> tuple[str, str]:
-        rows = export.ledger_rows(engine.store, list(claims), engine.filters.articles())
-        return self.write("whosaid-claims", export.claims_csv(rows), "csv"), self.write("whosaid-claims", export.claims_jsonl(rows), "jsonl")
 
 
-__all__ = ["Exports", "article_choices", "filters_from", "source_choices"]
+__all__ = ["Exports", "article_choices", "filters_from", "ledger_downloads", "source_choices"]
