@@ -125,3 +125,23 @@ def test_ledger_download_links_carry_the_filters_escaped() -> None:
                                       "&speaker=Reyland&format=csv")
     assert p.links[0]["href"] == "../api/" + p.links[0]["data-api"]
     assert ledger_downloads(None, make_filters()).count(" data-api=\"claims?format=") == 2  # no filters: the whole ledger
+
+
+def test_speaker_list_and_links_are_escaped() -> None:
+    pytest.importorskip("rag.attribution.timeline", reason="the speaker view needs rag/attribution/timeline.py")
+    from rag.attribution.timeline import SpeakerSummary
+    from rag.types import Link
+    from ui.chat_speakers import _link_html, speakers_html
+
+    evil = '<img src=x onerror="alert(1)">'
+    out = speakers_html([SpeakerSummary(key="k", name=evil, claims=2, articles=1, first="2026-04-07", last=evil)])
+    assert "img" not in parsed(out).tags and "7 Apr 2026" in out and out.count("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;") == 2
+    link = Link(kind="denies", score=0.8, from_article="a", from_seq=0, from_sentence=1, to_article='b"><img>', to_sentence=2,
+                to_title=evil, to_source=evil, to_published="2026-04-07", to_text=evil)
+    s = Sentence(article_id='b"><img>', index=2, text="t", start=5, end=9)
+    out = _link_html(link, "a", 0, {('b"><img>', 2): s})
+    p = parsed(out)
+    assert "img" not in p.tags and [x["href"] for x in p.links] == ["#cite/b%22%3E%3Cimg%3E/5/9"]
+    assert out.startswith('<span class="link denies"><span class="kind">denies →</span>') and "(&lt;img" in out
+    back = _link_html(link, 'b"><img>', 3, {("a", 1): Sentence(article_id="a", index=1, text="t", start=0, end=4)})
+    assert "← denied by" in back and 'href="#cite/a/0/4"' in back
