@@ -116,3 +116,51 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[tuple[str, float
         if drops:
             worse.append({"id": r["id"], "question": r["question"], "drops": drops})
     return deltas, worse
+
+
+def write_links_report(results: dict[str, Any], out: Path) -> list[Path]:
+    """The report of a links suite (evals/links.py): results.json, report.md and report.html with
+    precision, recall and F1 (overall and per kind), the threshold sweep, every predicted link with
+    the gold it matches, and the gold links missed."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    m = results["metrics"]
+    kinds = [k for k, v in m.items() if isinstance(v, dict)]
+    lines = [f"# whosaid links eval: {results.get('settings', {}).get('suite', '')}", "",
+             f"Threshold {results['threshold']} (links.threshold; tuned on this suite). A predicted link is right when both its "
+             "sentences contain the gold texts; the kind is ignored for the first row and checked per kind below.", "",
+             "| | precision | recall | F1 | predicted | gold |", "| --- | --- | --- | --- | --- | --- |",
+             f"| all | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {_fmt(m['f1'])} | {m['predicted']} | {m['gold']} |"]
+    lines += [f"| {k} | {_fmt(m[k]['precision'])} | {_fmt(m[k]['recall'])} | {_fmt(m[k]['f1'])} | {m[k]['predicted']} | {m[k]['gold']} |" for k in kinds]
+    lines += ["", "## Threshold sweep", "", "| threshold | precision | recall | F1 | predicted |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['threshold']} | {_fmt(r['precision'])} | {_fmt(r['recall'])} | {_fmt(r['f1'])} | {r['predicted']} |" for r in results["sweep"]]
+    cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")[:200]  # noqa: E731
+    lines += ["", "## Predicted links", "", "| kind | score | from | to | gold |", "| --- | --- | --- | --- | --- |"]
+    for x in results["links"]:
+        lines.append(f"| {x['kind']} | {x['score']:.3f} | {cell(x['from']['article_id'])}: {cell(x['from']['text'])} | "
+                     f"{cell(x['to']['article_id'])}: {cell(x['to']['text'])} | {', '.join(x['gold']) or 'none'} |")
+    lines += ["", "## Gold links missed", "", "| id | kind | from | to |", "| --- | --- | --- | --- |"]
+    lines += [f"| {g['id']} | {g['kind']} | {cell(g['from_article'])}: {cell(g['from_text'])} | {cell(g['to_article'])}: {cell(g['to_text'])} |"
+              for g in results["missed"]]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    e = html.escape
+    table = lambda head, rows: ("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"  # noqa: E731
+                                + "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
+    body = [f"<h1>whosaid links eval: {e(str(results.get('settings', {}).get('suite', '')))}</h1>",
+            f"<p>Threshold {e(str(results['threshold']))} (links.threshold; tuned on this suite).</p>",
+            '<div id="metrics">' + table(["", "precision", "recall", "F1", "predicted", "gold"],
+                                         [["all", _fmt(m["precision"]), _fmt(m["recall"]), _fmt(m["f1"]), m["predicted"], m["gold"]]]
+                                         + [[k, _fmt(m[k]["precision"]), _fmt(m[k]["recall"]), _fmt(m[k]["f1"]), m[k]["predicted"], m[k]["gold"]]
+                                            for k in kinds]) + "</div>",
+            "<h2>Threshold sweep</h2>", '<div id="sweep">' + table(["threshold", "precision", "recall", "F1", "predicted"],
+                                                                   [[r["threshold"], _fmt(r["precision"]), _fmt(r["recall"]), _fmt(r["f1"]), r["predicted"]]
+                                                                    for r in results["sweep"]]) + "</div>",
+            "<h2>Predicted links</h2>", table(["kind", "score", "from", "to", "gold"],
+                                              [[x["kind"], f"{x['score']:.3f}", f"{x['from']['article_id']}: {x['from']['text']}",
+                                                f"{x['to']['article_id']}: {x['to']['text']}", ", ".join(x["gold"]) or "none"] for x in results["links"]]),
+            "<h2>Gold links missed</h2>", table(["id", "kind", "from", "to"], [[g["id"], g["kind"], f"{g['from_article']}: {g['from_text']}",
+                                                                              f"{g['to_article']}: {g['to_text']}"] for g in results["missed"]])]
+    (out / "report.html").write_text('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>whosaid links eval</title>'
+                                     "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+                                     "padding:4px;vertical-align:top;font-size:0.9em}</style></head><body>" + "".join(body) + "</body></html>\n")
+    return [out / "results.json", out / "report.md", out / "report.html"]

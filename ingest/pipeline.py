@@ -32,6 +32,8 @@ class IngestReport:
     notices: list[str] = field(default_factory=list)
     added_ids: list[str] = field(default_factory=list)
     updated_ids: list[str] = field(default_factory=list)
+    #: Cross-article links found for the articles stored (both ways).
+    links: int = 0
 
     def to_json_dict(self) -> dict:
         return {
@@ -141,6 +143,7 @@ def ingest(
     extractor = extractor or make_extractor(store)
     with store.writing(lock_wait):
         store.reconcile_if_marked()  # what a killed run left (vectors the catalogue does not list), only if one did
+        _relink_if_marked(store, report)  # links a killed or failed run did not compute, only if one did
         loaded = collect(paths, report, extractor.version, store.settings.ingest, encoding, fetched, memo)
         if on_notice:
             for n in report.notices:
@@ -228,19 +231,56 @@ def _store_all(
                     sentence_vecs=_sentence_vectors(p, vecs[1], dim), claims=p.claims,
                 ))
             prepared = kept
+            if writes and store.settings.links.enabled:
+                store.catalogue.mark_links_dirty(store.space)  # committed before the articles: see _link
+            stored: list[str] = []
             for (p, existed), error in zip(prepared, store.write_many(writes)):
                 if error is not None:
                     _fail(report, on_error, p.loaded, f"could not store the article: {error}")
-                elif existed:
+                    continue
+                stored.append(p.loaded.article.id)
+                if existed:
                     report.updated += 1
                     report.updated_ids.append(p.loaded.article.id)
                 else:
                     report.added += 1
                     report.added_ids.append(p.loaded.article.id)
+            _link(store, stored, report)
             bar.update(len(batch))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
+
+
+def _link(store: Store, article_ids: list[str], report: IngestReport) -> None:
+    """Cross-article links of the articles just stored, both ways (rag/attribution/links.py). Their
+    old links went with their old rows. The "links may be missing" mark, committed before they were
+    written, is cleared once they are linked: a kill or a failure in between leaves missing links
+    (never wrong ones) and the mark, and the next ingest computes every link again."""
+    if not article_ids or not store.settings.links.enabled:
+        return
+    from rag.attribution.links import link_articles
+
+    try:
+        report.links += len(link_articles(store, article_ids))
+    except Exception as e:  # noqa: BLE001 - the articles are stored; only their links are missing
+        notice = f"could not link {len(article_ids)} articles to the others ({_reason(e)}); the next ingest links them again"
+        if notice not in report.notices:
+            report.notices.append(notice)
+        return
+    store.catalogue.clear_links_dirty(store.space)
+
+
+def _relink_if_marked(store: Store, report: IngestReport) -> None:
+    """Every link computed again when a run before this one stored articles and did not link them."""
+    if not store.settings.links.enabled or not store.catalogue.links_dirty(store.space):
+        return
+    from rag.attribution.links import rebuild_links
+
+    try:
+        rebuild_links(store)
+    except Exception as e:  # noqa: BLE001 - the mark stays: the next ingest tries again
+        report.notices.append(f"could not link the articles a run before this one left unlinked ({_reason(e)})")
 
 
 def _reason(e: BaseException) -> str:

@@ -95,6 +95,24 @@ class AttributionSettings(BaseModel):
     max_listed: int = Field(default=30, ge=1, description="Most claims an answer without a topic lists ('Who denied what?')")
 
 
+class LinksSettings(BaseModel):
+    """Cross-article links (rag/attribution/links.py): a denial or response in one article to what another reported."""
+
+    enabled: bool = Field(default=True, description="Compute links at ingest (false: only `whosaid links --rebuild` does)")
+    threshold: float = Field(default=0.45, ge=-1, le=1.01, description="Least score of a link: the mean of the similarity by meaning "
+                             "of the answering claim's content and the answered sentence, and the share of the content's term weight "
+                             "the sentence holds (tuned on evals/suites/desk_links.jsonl)")
+    contradicts_margin: float = Field(default=0.05, ge=0, le=1, description="A speaker contradicting themself needs this much less: the "
+                                      "same speaker and the opposite stance are evidence besides the meaning (tuned on the same suite)")
+    unknown_date: float = Field(default=0.6, ge=-1, le=1.01, description="... when either article's date is unknown, so their order "
+                                "cannot be checked (fail safe: higher than threshold)")
+    neighbours: int = Field(default=24, ge=1, le=200, description="Nearest chunks read per answering claim and per chunk of a new article")
+    respond_stances: list[str] = Field(default_factory=lambda: ["confirm"],
+                                       description="Stances whose claims are linked as responses ('responds') to a report in another article. "
+                                       "Not 'accuse' by default: an accusation seldom answers a report, and of a sample of FA-KES links most "
+                                       "made from accusations were wrong")
+
+
 class ClaimsSettings(BaseModel):
     lexicon: Path | None = Field(
         default=None,
@@ -187,6 +205,7 @@ class Settings(BaseSettings):
     claims: ClaimsSettings = Field(default_factory=ClaimsSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     attribution: AttributionSettings = Field(default_factory=AttributionSettings)
+    links: LinksSettings = Field(default_factory=LinksSettings)
     openai_api_key: str = Field(default="", validation_alias="OPENAI_API_KEY")
     llm: LLMSettings = Field(default_factory=LLMSettings, description="Chat model endpoint (WHOSAID_LLM_* variables)")
     server: ServerSettings = Field(default_factory=ServerSettings, description="whosaid serve")

@@ -231,3 +231,50 @@ class DoneEvent(BaseModel):
 
 
 Event = DeltaEvent | StatementEvent | NoticeEvent | DoneEvent
+
+
+LinkKind = Literal["denies", "responds", "contradicts"]
+LINK_KINDS: tuple[str, ...] = LinkKind.__args__  # type: ignore[attr-defined]
+
+
+class Link(BaseModel):
+    """A claim in one article answering a sentence of another (rag/attribution/links.py): a denial of
+    what was reported there ("denies"), another answer to it ("responds"), or the same speaker
+    taking back what they said there ("contradicts"). Stored in the catalogue; the fields after
+    ``score`` are filled when it is read, so a link always shows both sentences."""
+
+    kind: LinkKind
+    score: float = Field(description="Similarity by meaning of the answering claim's content and the answered sentence")
+    from_article: str
+    from_seq: int = Field(description="The answering claim's place in its article's ledger")
+    from_sentence: int = Field(description="Index of the answering claim's cue sentence")
+    to_article: str
+    to_sentence: int
+    to_seq: int | None = Field(default=None, description="The claim in the answered sentence, if the ledger holds one")
+    from_text: str = ""
+    to_text: str = ""
+    from_title: str = ""
+    to_title: str = ""
+    from_source: str = ""
+    to_source: str = ""
+    from_published: str = ""
+    to_published: str = ""
+    from_url: str = ""
+    to_url: str = ""
+    from_claim: Claim | None = None
+    to_claim: Claim | None = None
+
+    @property
+    def key(self) -> tuple[str, int, str, int]:
+        """What makes a link one: the answering claim and the answered sentence."""
+        return (self.from_article, self.from_seq, self.to_article, self.to_sentence)
+
+    def to_json_dict(self) -> dict:
+        """A link as ``whosaid links --json`` and the API write it; fields are only ever added."""
+        side = lambda p: {  # noqa: E731
+            "article_id": getattr(self, f"{p}_article"), "sentence_index": getattr(self, f"{p}_sentence"),
+            "text": getattr(self, f"{p}_text"), "title": getattr(self, f"{p}_title"), "source": getattr(self, f"{p}_source"),
+            "published": getattr(self, f"{p}_published"), "url": getattr(self, f"{p}_url"),
+            "claim": None if getattr(self, f"{p}_claim") is None else getattr(self, f"{p}_claim").to_json_dict(),
+        }
+        return {"kind": self.kind, "score": round(self.score, 4), "from": side("from"), "to": side("to")}

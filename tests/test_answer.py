@@ -96,7 +96,8 @@ def test_cli_ingest_ask_list_delete(corpus: Path, tmp_path: Path) -> None:
     assert out["statements"] == [] and out["notice"] is None
     assert out["mode"] == "extractive" and out["abstained"] is False
     first = out["citations"][0]
-    assert set(first) == {"marker", "article_id", "title", "sentence_index", "text", "start", "end"}
+    assert set(first) == {"marker", "article_id", "title", "sentence_index", "text", "start", "end", "page"}
+    assert first["page"] is None  # a .txt article has no pages
     assert first["text"].startswith(AKP) and first["article_id"] == "syrian-observer-moscow-meeting"
     assert out["timings_ms"]["total"] > 0
 

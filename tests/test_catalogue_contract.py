@@ -21,7 +21,7 @@ from rag.lexical import Lexical, terms
 from rag.store.postgres import SCHEMA_VERSION as PG_SCHEMA
 from rag.store.protocols import Catalogue, StoreBusy
 from rag.store.sqlite import SCHEMA_VERSION as SQLITE_SCHEMA
-from rag.types import Article, Chunk, Claim, Sentence
+from rag.types import Article, Chunk, Claim, Link, Sentence
 
 DIM = 8
 
@@ -227,7 +227,7 @@ def test_health_checks_pass_on_a_sound_catalogue_and_rebuild_is_idempotent(cat, 
     write(cat, space, PORT)
     write(cat, space, RAIL)
     assert cat.integrity() == "ok"
-    assert cat.orphan_rows(space) == {"sentences": 0, "chunks": 0, "claims": 0} and cat.delete_orphan_rows(space) == 0
+    assert cat.orphan_rows(space) == {"sentences": 0, "chunks": 0, "claims": 0, "links": 0} and cat.delete_orphan_rows(space) == 0
     assert cat.broken_articles(space) == {}
     before = (cat.term_stats(space, ["port", "strike"]), cat.search_chunks(space, ["strike"], 5))
     assert cat.rebuild_lexical(space) == 3
@@ -519,3 +519,100 @@ def test_a_schema_6_catalogue_gains_pages_and_keeps_its_articles(cat, kind, spac
         assert [s.page for s in again.sentences(space, "report")] == [1, 1, 2] and again.article(space, "report").pages
     finally:
         again.close()
+
+
+# -- cross-article links and speakers over time (issue 13) ------------------------------------------
+
+def dated(parts, published: str, source: str = "Wire"):
+    article, *rest = parts
+    return (article.model_copy(update={"published": published, "source": source}), *rest)
+
+
+LATER = dated(make("later", "Reyland admits sale talks", ["Reyland confirmed the port sale talks.", "He spoke in Kessel."],
+                   claims=[claim("later", "Reyland", "confirm", "the port sale talks", "reyland")]), "2026-03-09", "Ledger")
+
+
+def test_links_are_stored_read_with_both_sentences_and_dropped_with_either_article(cat, space) -> None:
+    write(cat, space, PORT)
+    write(cat, space, LATER)
+    write(cat, space, RAIL)
+    link = Link(kind="contradicts", score=0.7, from_article="later", from_seq=0, from_sentence=0, to_article="port", to_sentence=0, to_seq=0)
+    other = Link(kind="responds", score=0.5, from_article="rail", from_seq=0, from_sentence=0, to_article="port", to_sentence=1)
+    cat.add_links(space, [link, other])
+    got = cat.links(space)
+    assert [(x.from_article, x.to_article, x.kind) for x in got] == [("later", "port", "contradicts"), ("rail", "port", "responds")]
+    x = got[0]
+    assert (x.from_text, x.to_text) == ("Reyland confirmed the port sale talks.", "The minister denied the port sale.")
+    assert (x.from_source, x.from_published, x.to_source, x.to_published, x.to_title) == ("Ledger", "2026-03-09", "Wire", "2026-03-01", "Port sale denied")
+    assert x.from_claim.stance == "confirm" and x.to_claim.speaker == "Tomas Reyland" and got[1].to_claim is None and got[1].to_seq is None
+    assert [y.kind for y in cat.links(space, kinds=["responds"])] == ["responds"]
+    assert [y.from_article for y in cat.links(space, article_ids=["rail"])] == ["rail"]
+    assert len(cat.links(space, to_articles=["port"])) == 2 and cat.links(space, to_articles=["later"]) == []
+    assert [y.from_article for y in cat.links(space, limit=1, offset=1)] == ["rail"]
+    assert cat.links(space, kinds=[]) == [] and cat.links(f"{space}-other") == []
+    cat.add_links(space, [link.model_copy(update={"score": 0.9, "kind": "denies"})])  # the same ends: replaced
+    assert [(y.kind, round(y.score, 2)) for y in cat.links(space, article_ids=["later"])] == [("denies", 0.9)]
+    write(cat, space, PORT, version="v2")  # the answered article rewritten: every link to it goes
+    assert cat.links(space) == []
+    cat.add_links(space, [link, other])
+    assert cat.delete_article(space, "rail")  # the answering article deleted: its links go
+    assert [y.from_article for y in cat.links(space)] == ["later"]
+    assert cat.delete_links(space, ["port"]) == 1 and cat.links(space) == []
+    cat.add_links(space, [link])
+    assert cat.delete_links(space) == 1 and cat.orphan_rows(space)["links"] == 0
+
+
+def test_speaker_counts_timeline_and_placed_claims(cat, space) -> None:
+    write(cat, space, dated(PORT, "2026-03-01"))
+    write(cat, space, LATER)
+    write(cat, space, dated(make("undated", "Reyland again", ["Reyland denied the sale again."],
+                                 claims=[claim("undated", "Tomas Reyland", "deny", "the sale", "tomas reyland")]), ""))
+    write(cat, space, dated(make("american", "Reyland once more", ["Reyland denied it once more."],
+                                 claims=[claim("american", "Tomas Reyland", "deny", "the sale once more", "tomas reyland")]), "1/2/2027"))
+    write(cat, space, RAIL)
+    assert cat.speaker_counts(space, {}, 10) == [("tomas reyland", 3, 3, "2026-03-01", "2026-03-01"), ("nordrail", 1, 1, "2026-03-01", "2026-03-01"),
+                                                 ("reyland", 1, 1, "2026-03-09", "2026-03-09")]  # "1/2/2027" is no ISO day: not a date here
+    folded = cat.speaker_counts(space, {"reyland": "tomas reyland"}, 10)
+    assert folded == [("tomas reyland", 4, 4, "2026-03-01", "2026-03-09"), ("nordrail", 1, 1, "2026-03-01", "2026-03-01")]
+    assert cat.speaker_counts(space, {"reyland": "tomas reyland"}, 1, offset=1) == folded[1:]
+    rows = cat.speaker_timeline(space, ["tomas reyland", "reyland"])
+    assert [(c.article_id, seq, published) for seq, c, _, _, published, _ in rows] == [
+        ("port", 0, "2026-03-01"), ("later", 0, "2026-03-09"), ("american", 0, "1/2/2027"), ("undated", 0, "")]  # unknown dates last
+    assert rows[1][2:4] == ("Reyland admits sale talks", "Ledger") and len(cat.speaker_timeline(space, ["tomas reyland"], limit=1)) == 1
+    assert cat.speaker_timeline(space, []) == []
+    assert [(n, c.stance) for n, c in cat.placed_claims(space, ["port", "rail"])] == [(0, "deny"), (1, "say"), (0, "confirm")]
+    assert [(n, c.article_id) for n, c in cat.placed_claims(space, ["port", "rail"], stances=["say"])] == [(1, "port")]
+    assert cat.published(space, ["port", "later", "nope"]) == {"port": ("Wire", "2026-03-01"), "later": ("Ledger", "2026-03-09")}
+
+
+def test_a_schema_6_catalogue_gains_the_links_table(cat, kind, space, tmp_path, request) -> None:
+    write(cat, space, PORT)
+    cat.close()
+    if kind == "sqlite":
+        import sqlite3
+
+        db = sqlite3.connect(tmp_path / "catalogue.sqlite3")
+        db.executescript("DROP TABLE links; PRAGMA user_version = 6;")
+        db.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(request.getfixturevalue("postgres_url"), autocommit=True) as conn:
+            conn.execute("DROP TABLE links")
+            conn.execute("UPDATE whosaid_meta SET value = '6' WHERE key = 'schema_version'")
+    again = open_catalogue(kind, tmp_path, request)
+    try:
+        write(again, space, LATER)
+        again.add_links(space, [Link(kind="contradicts", score=0.7, from_article="later", from_seq=0, from_sentence=0,
+                                     to_article="port", to_sentence=0, to_seq=0)])
+        assert [x.kind for x in again.links(space)] == ["contradicts"]
+    finally:
+        again.close()
+
+
+def test_the_links_mark_is_set_read_and_cleared_per_space(cat, space) -> None:
+    assert not cat.links_dirty(space)  # a space never seen has nothing to relink
+    cat.mark_links_dirty(space)
+    assert cat.links_dirty(space) and not cat.links_dirty(f"{space}-other")
+    cat.clear_links_dirty(space)
+    assert not cat.links_dirty(space)

@@ -35,7 +35,7 @@ def _assert_gate(gate: dict, figures: dict) -> None:
 
 
 def test_gates_file_is_well_formed() -> None:
-    assert set(GATES) == {"samples", "hotpot", "polnear"}
+    assert set(GATES) == {"samples", "hotpot", "polnear", "links"}
     assert GATES["samples"]["over"] == {"misattributed": 0.0}
     for gate in GATES.values():
         assert all(0 <= v <= 1 for v in [*gate.get("under", {}).values(), *gate.get("over", {}).values()])
@@ -53,6 +53,14 @@ def test_shipped_suite_gate(tmp_path: Path) -> None:
     gate = GATES["samples"]
     figures = _eval(ROOT / gate["suite"], gate, tmp_path)
     assert figures["questions"] >= 191 and figures["factual:questions"] >= 40 and figures["adversarial:questions"] >= 40
+    _assert_gate(gate, figures)
+
+
+@pytest.mark.slow
+def test_links_gate(tmp_path: Path) -> None:
+    gate = GATES["links"]
+    figures = _eval(ROOT / gate["suite"], gate, tmp_path)
+    assert figures["gold"] >= 30
     _assert_gate(gate, figures)
 
 

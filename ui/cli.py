@@ -292,6 +292,8 @@ def claims(
     as_csv: AsCsv = False,
     as_jsonl: AsJsonl = False,
     as_jsonld: Annotated[bool, typer.Option("--jsonld", help="Print the claims as a JSON-LD list of schema.org ClaimReview objects")] = False,
+    timeline: Annotated[bool, typer.Option("--timeline", help="With --speaker: that speaker's claims across the collection in date order, "
+                                            "with the links that answer them or that they make")] = False,
 ) -> None:
     """The claims ledger, grouped by canonical speaker: who said, denied, confirmed... what, across the collection."""
     from rag.attribution.render import speaker_phrase
@@ -303,6 +305,9 @@ def claims(
         _die(f"unknown stance '{stance}' (choose from {', '.join(STANCES)})")
     filters = _filters(source, since, until, article, speaker)
     export = _one_format(json=as_json, csv=as_csv, jsonl=as_jsonl, jsonld=as_jsonld)
+    if timeline:
+        _timeline(speaker, home, collection, as_json)
+        return
     store = _store(home, collection)
     try:
         directory = SpeakerDirectory(store.catalogue.claims(store.space))
@@ -335,6 +340,89 @@ def claims(
             said_as = f" [as {c.speaker_mention}]" if c.speaker_mention and c.speaker_mention != speaker_phrase(c, role=False) else ""
             typer.echo(f"  {c.reads:<16}  {c.cue[:22]:<22}  {c.content[:70]}  ({where}){said_as}")
     typer.echo(f"{len(rows)} claims, {len(groups)} speakers")
+
+
+def _timeline(speaker: str | None, home: Path | None, collection: str | None, as_json: bool) -> None:
+    """``claims --speaker X --timeline``: one speaker's claims in date order, each with its links."""
+    from rag.attribution.render import speaker_phrase
+    from rag.attribution.timeline import resolve_speaker, timeline
+
+    if not speaker:
+        _die("--timeline needs --speaker NAME (a name, its last word, or a key as `whosaid speakers` lists it)")
+    store = _store(home, collection)
+    try:
+        key = resolve_speaker(store, speaker)
+        entries = timeline(store, key) if key else []
+    finally:
+        store.close()
+    if key is None:
+        _die(f"no one speaker called '{speaker}' (none, or several: give the full name)", 1)
+    if as_json:
+        for e in entries:
+            typer.echo(json.dumps({**e.to_json_dict(), "speaker_group": key}, ensure_ascii=False))
+        return
+    typer.echo(f"{speaker_phrase(entries[0].claim) if entries else key} · {len(entries)} claim{'s' * (len(entries) != 1)}, in date order")
+    for e in entries:
+        c = e.claim
+        typer.echo(f"{e.published or '(no date)':<10}  {e.source[:22]:<22}  {c.reads:<14}  {c.content[:80]}  ({c.article_id}:{c.sentence_indexes[0]})")
+        for x in e.links:
+            mine = (x.from_article, x.from_seq) == (c.article_id, e.seq)
+            other = (x.to_source, x.to_published, x.to_article, x.to_sentence, x.to_text) if mine else (
+                x.from_source, x.from_published, x.from_article, x.from_sentence, x.from_text)
+            arrow = f"{x.kind} ->" if mine else f"<- {x.kind} by {x.from_claim.speaker if x.from_claim else '?'}"
+            typer.echo(f"{'':<12}{arrow} {other[0]}, {other[1] or '(no date)'} ({other[2]}:{other[3]}): {other[4][:100]}")
+
+
+@app.command()
+def links(
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop every link and compute them all again (progress bar on stderr)")] = False,
+    kind: Annotated[Optional[str], typer.Option("--kind", help="denies, responds or contradicts", show_default=False)] = None,
+    article: Annotated[Optional[str], typer.Option("--article", help="Only links with an end in this article", show_default=False)] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Most links listed")] = 200,
+    collection: Collection = None,
+    home: Home = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per link per line")] = False,
+) -> None:
+    """Cross-article links: a denial or response in one article to what another reported, or a speaker
+    confirming in one article what they deny in another. Each shows both sentences."""
+    from rag.store import StoreBusy
+    from rag.types import LINK_KINDS
+
+    if kind is not None and kind not in LINK_KINDS:
+        _die(f"unknown kind '{kind}' (choose from {', '.join(LINK_KINDS)})")
+    store = _store(home, collection)
+    try:
+        if rebuild:
+            from tqdm import tqdm
+
+            from rag.attribution.links import rebuild_links
+
+            total = store.catalogue.counts(store.space)["articles"]
+            with store.writing(), tqdm(total=total, unit="article", desc="links", disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
+                n = rebuild_links(store, progress=bar.update)
+            if not as_json:
+                typer.echo(f"{n} links over {total} articles")
+        rows = store.catalogue.links(store.space, article_ids=[article] if article else None, kinds=[kind] if kind else None, limit=limit)
+    except StoreBusy as e:
+        _die(str(e), 3)
+    finally:
+        store.close()
+    if as_json:
+        for x in rows:
+            typer.echo(json.dumps(x.to_json_dict(), ensure_ascii=False))
+        return
+    if rebuild:
+        return
+    if not rows:
+        typer.echo("no links")
+        return
+    for x in rows:
+        who = x.from_claim.speaker if x.from_claim else ""
+        typer.echo(f"{x.kind} ({x.score:.2f}): {who}, {x.from_source} {x.from_published} ({x.from_article}:{x.from_sentence})")
+        typer.echo(f"    {x.from_text[:160]}")
+        typer.echo(f"  -> {x.to_source} {x.to_published} ({x.to_article}:{x.to_sentence})")
+        typer.echo(f"    {x.to_text[:160]}")
+    typer.echo(f"{len(rows)} links")
 
 
 @app.command()
@@ -415,6 +503,11 @@ def eval_command(
     if fmt not in ("auto", "whosaid", "hotpot"):
         _die(f"unknown --format '{fmt}' (auto, whosaid, hotpot)")
     thresholds = {"under": _thresholds("--fail-under", fail_under), "over": _thresholds("--fail-over", fail_over)}
+    from evals.links import is_links_suite
+
+    if is_links_suite(Path(target[0])):
+        _eval_links(Path(target[0]), out, home, thresholds, as_json, progress)
+        return
     from evals.report import write_report
     from evals.runner import LEXICAL_SUPPORT, METRICS, collection_name, ingest_corpus, run_suite
     from evals.suites import SuiteError, load_suite
@@ -462,6 +555,56 @@ def eval_command(
     failed += [(n, metrics.get(n), ">", v) for n, v in thresholds["over"].items() if metrics.get(n) is None or metrics[n] > v]
     for name, got, sign, want in failed:
         typer.echo(f"fail: {name} {got if got is None else round(got, 4)} {sign} {want}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _eval_links(path: Path, out: Path | None, home: Path | None, thresholds: dict[str, dict[str, float]], as_json: bool, progress: bool) -> None:
+    """A links suite (evals/links.py): its corpus ingested into a temporary home, the links computed
+    there, precision and recall against the gold (with a threshold sweep) in the report."""
+    import tempfile
+
+    from evals.links import LINK_METRICS, LinksSuiteError, evaluate, load_links_suite
+    from evals.report import write_links_report
+    from rag.embeddings import embedder_identity, make_embedder
+    from rag.store import Store
+
+    unknown = [n for t in thresholds.values() for n in t if n not in LINK_METRICS]
+    if unknown:
+        _die(f"unknown metric {unknown[0]!r} for a links suite (choose from {', '.join(LINK_METRICS)})")
+    try:
+        suite = load_links_suite(path)
+    except LinksSuiteError as e:
+        _die(str(e))
+    with tempfile.TemporaryDirectory(prefix="whosaid-links-eval-") as tmp:
+        settings = _settings(Path(tmp), "links-eval")
+        store = Store(settings, make_embedder(settings.embedder, settings.openai_api_key))
+        try:
+            results = evaluate(store, suite, progress=progress and sys.stderr.isatty())
+        finally:
+            store.close()
+    results["settings"] = {"suite": str(path), "embedder": embedder_identity(settings.embedder), "links": settings.links.model_dump()}
+    out = out or Path("eval-runs") / suite.name
+    write_links_report(results, out)
+    metrics = results["metrics"]
+    if as_json:
+        typer.echo(json.dumps(metrics))
+    else:
+        typer.echo(f"links at threshold {results['threshold']}: precision {metrics['precision']:.3f}, recall {metrics['recall']:.3f}, "
+                   f"F1 {metrics['f1']:.3f} ({metrics['predicted']} predicted, {metrics['matched']} of {metrics['gold']} gold found)")
+        for kind in ("denies", "responds", "contradicts"):
+            k = metrics[kind]
+            typer.echo(f"  {kind:<12} precision {k['precision']:.3f}  recall {k['recall']:.3f}  ({k['predicted']} predicted, {k['gold']} gold)")
+        typer.echo("threshold  precision  recall  F1     predicted")
+        for row in results["sweep"]:
+            typer.echo(f"{row['threshold']:<9}  {row['precision']:<9.3f}  {row['recall']:<6.3f}  {row['f1']:<5.3f}  {row['predicted']}")
+        typer.echo(f"report: {out / 'report.html'}")
+    flat = {**{k: v for k, v in metrics.items() if not isinstance(v, dict)},
+            **{f"{kind}:{m}": v for kind, d in metrics.items() if isinstance(d, dict) for m, v in d.items()}}
+    failed = [(n, flat.get(n), "<", v) for n, v in thresholds["under"].items() if flat.get(n) is None or flat[n] < v]
+    failed += [(n, flat.get(n), ">", v) for n, v in thresholds["over"].items() if flat.get(n) is None or flat[n] > v]
+    for name, got, sign, want in failed:
+        typer.echo(f"fail: {name} {got} {sign} {want}", err=True)
     if failed:
         raise typer.Exit(1)
 

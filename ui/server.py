@@ -1,7 +1,8 @@
 """``whosaid serve``: a FastAPI app with the JSON API (the chat mounts beside it).
 
 Routes: ``POST /api/ask`` (the ``ask --json`` object), ``POST /api/ask/stream`` (the answer's events as
-Server-Sent Events), ``GET /api/claims``, ``GET /api/articles/{id}``, ``GET /healthz``; OpenAPI docs at
+Server-Sent Events), ``GET /api/claims``, ``GET /api/speakers``, ``GET /api/speakers/{key}/claims``,
+``GET /api/links``, ``GET /api/articles/{id}``, ``GET /healthz``; OpenAPI docs at
 ``/docs``. With ``WHOSAID_AUTH_TOKEN`` set every route but ``/healthz`` needs
 ``Authorization: Bearer TOKEN``. Pages allowed to embed whosaid are sent as CSP ``frame-ancestors``.
 """
@@ -29,7 +30,7 @@ from pydantic import BaseModel, Field
 from rag.engine import ANSWER_FAILED, Engine
 from rag.filters import Filters
 from rag.settings import Settings
-from rag.types import STANCES, DoneEvent
+from rag.types import LINK_KINDS, STANCES, DoneEvent
 from ui.guard import TOKEN_COOKIE, Guard, token_ok
 
 
@@ -233,6 +234,44 @@ def create_app(
             return JSONResponse([{"speaker_key": g.key, "speaker": g.name, "roles": g.roles, "articles": g.articles,
                                   "claims": [c.to_json_dict() for c in g.claims]} for g in groups])
         return JSONResponse([{**c.to_json_dict(), "speaker_key": g.key, "speaker_group": g.name} for g in groups for c in g.claims])
+
+    @app.get("/api/speakers", tags=["claims"])
+    def speakers_route(
+        limit: int = Query(default=50, ge=1, le=1000), offset: int = Query(default=0, ge=0), collection: str | None = None,
+    ) -> list[dict]:
+        """The collection's named speakers, most claims first, a page at a time: ``key``, ``name``, ``claims``,
+        ``articles``, and the ``first`` and ``last`` publication dates known."""
+        from rag.attribution.timeline import speakers
+
+        return [x.to_json_dict() for x in speakers(engines.get(collection).store, limit, offset)]
+
+    @app.get("/api/speakers/{key}/claims", tags=["claims"])
+    def speaker_claims(key: str, collection: str | None = None) -> dict:
+        """One speaker's claims across the collection in date order (article date, then ledger order), each
+        with its article's title, source, date and url and the cross-article links it makes or answers.
+        ``key`` is a key from ``/api/speakers`` (a name, or its last word when only one speaker has it, works too)."""
+        from rag.attribution.timeline import resolve_speaker, timeline
+
+        store = engines.get(collection).store
+        found = resolve_speaker(store, key)
+        if found is None:
+            raise HTTPException(404, f"no one speaker '{key}'")
+        return {"key": found, "claims": [e.to_json_dict() for e in timeline(store, found)]}
+
+    @app.get("/api/links", tags=["claims"])
+    def links_route(
+        kind: str | None = Query(default=None, description=", ".join(LINK_KINDS)),
+        article: str | None = Query(default=None, max_length=200, description="links with an end in this article"),
+        limit: int = Query(default=100, ge=1, le=1000), offset: int = Query(default=0, ge=0), collection: str | None = None,
+    ) -> list[dict]:
+        """Cross-article links (a denial or response to what another article reported; a speaker confirming
+        what they deny elsewhere), each with both sentences and their articles."""
+        if kind is not None and kind not in LINK_KINDS:
+            raise HTTPException(422, f"unknown kind '{kind}' (choose from {', '.join(LINK_KINDS)})")
+        store = engines.get(collection).store
+        rows = store.catalogue.links(store.space, article_ids=[article] if article else None, kinds=[kind] if kind else None,
+                                     limit=limit, offset=offset)
+        return [x.to_json_dict() for x in rows]
 
     @app.get("/api/articles/{article_id}", tags=["articles"])
     def article(article_id: str, collection: str | None = None) -> dict:

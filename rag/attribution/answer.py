@@ -23,14 +23,14 @@ from typing import Sequence
 
 from rag.attribution.lexicon import Lexicon
 from rag.attribution.questions import AttributionQuery, parse
-from rag.attribution.render import claim_line
-from rag.attribution.speakers import SpeakerDirectory, SpeakerLookup, party_matches, words
+from rag.attribution.render import claim_line, speaker_phrase
+from rag.attribution.speakers import SpeakerDirectory, SpeakerLookup, party_matches, speaker_matches, words
 from rag.attribution.topics import TopicMatcher
 from rag.citations import strip_markers
 from rag.filters import Scope
 from rag.settings import AttributionSettings
 from rag.store import Store
-from rag.types import Candidate, Claim, sentence_index
+from rag.types import STANCES, Candidate, Claim, Link, sentence_index
 from rag.verify import plain_text
 
 
@@ -51,6 +51,17 @@ class LedgerAnswer:
     #: the question asks what a document says ("what does the water bulletin say about ...?"): answer
     #: from these articles' own sentences, not from claims
     documents: list[str] = field(default_factory=list)
+
+
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
+
+
+def _in_month(day: str, asked: str) -> bool:
+    """Is the ISO day in the asked month ("April", "April 2026")? A date that is no ISO day is not."""
+    name, _, year = asked.lower().partition(" ")
+    if name not in _MONTHS or len(day) < 7 or not day[:4].isdigit():
+        return False
+    return day[5:7] == f"{_MONTHS.index(name) + 1:02d}" and (not year or day[:4] == year.strip())
 
 
 class AttributionAnswerer:
@@ -167,6 +178,10 @@ class AttributionAnswerer:
         query = self.parse(question)
         if query is None:
             return None
+        if query.reporter:
+            return self._answered(query)
+        if query.earlier:
+            return self._turned(query)
         speakers = self.speakers()
         if query.speaker and query.stance == "say" and not speakers.exists(query.speaker):
             documents = self._documents(query.speaker)
@@ -196,6 +211,104 @@ class AttributionAnswerer:
         if negated:  # nobody denied it, but someone is reported not to have: say so, with the sentences
             return self._answer(query, negated, self.not_found(query))
         return LedgerAnswer(query, text=self.not_found(query), abstained=True)
+
+    def _answered(self, query: AttributionQuery) -> LedgerAnswer:
+        """"Who denied what the Valdoria Ledger reported?": the stored cross-article links
+        (rag/attribution/links.py) whose answered sentence is in an article of that source, or is a
+        claim by that speaker, and whose answering claim is of the asked stance family; each shown with
+        both sentences, grouped by who answered. No such link: an abstention, never a guess."""
+        cat, space = self.store.catalogue, self.store.space
+        wanted = set(words(query.reporter)) - DOCUMENT_WORDS
+        by_source = [aid for aid, _, source in self._names() if wanted and wanted <= set(words(source))]
+        by_speaker: list[Claim] = []
+        if not by_source and wanted:
+            by_speaker = self.speakers().matching(query.reporter, limit=self.settings.max_listed * 10, stances=STANCES)
+        targets = by_source or sorted({c.article_id for c in by_speaker})
+        stances = self.lexicon.accepted(query.stance)
+        links = [x for x in cat.links(space, to_articles=targets) if x.from_claim is not None and x.from_claim.stance in stances
+                 and not x.from_claim.negated] if targets else []
+        if not by_source:  # a speaker's report: the answered sentence must be their claim
+            links = [x for x in links if x.to_claim is not None and speaker_matches(query.reporter, x.to_claim)]
+        if query.topic:
+            lexical = self.store.lexical()
+            terms = lexical.terms(query.topic)
+            links = [x for x in links if lexical.coverage(terms, " ".join((x.from_text, x.to_text))) >= self.settings.topic_coverage]
+        if not links:
+            who = plain_text(strip_markers(query.reporter))
+            topic = f" about {plain_text(strip_markers(query.topic))}" if query.topic else ""
+            return LedgerAnswer(query, text=f"The articles do not say that anyone {self.lexicon.past(self._lemma(query))} "
+                                f"what {who} reported{topic}.", abstained=True)
+        links = sorted(links, key=lambda x: (x.from_published or "~", x.from_article, x.from_seq, x.to_published, x.to_article))
+        links = links[: self.settings.max_listed]
+        display = self.speakers()
+        groups: dict[str, list[tuple[Link, Claim]]] = {}
+        for x, claim in zip(links, display.display([x.from_claim for x in links if x.from_claim is not None])):
+            groups.setdefault(claim.speaker.lower() or claim.speaker_key, []).append((x, claim))  # as the reader sees the name
+        shown_at: list[tuple[str, int]] = []  # numbered in the order the answer reads
+        for x, _ in (item for items in groups.values() for item in items):
+            for place in ((x.from_article, x.from_sentence), (x.to_article, x.to_sentence)):
+                if place not in shown_at:
+                    shown_at.append(place)
+        rows = cat.window_sentences(space, [(a, i, i) for a, i in shown_at], self.store.embedder.dim)
+        shown = [Candidate(sentence=s, title=title, url=url, score=1.0) for s, title, url, _ in rows]
+        number = {(c.sentence.article_id, c.sentence.index): n for n, c in enumerate(shown, start=1)}
+        lines, claims = [], []
+        when = lambda *parts: ", ".join(p for p in parts if p)  # noqa: E731
+        for items in groups.values():
+            lines.append(f"{speaker_phrase(items[0][1])}:")
+            for x, claim in items:
+                answered = "contradicting what they said" if x.kind == "contradicts" else "answering"
+                lines.append(f"- {claim.cue} [{number[(x.from_article, x.from_sentence)]}] ({when(x.from_source, x.from_published)}), "
+                             f"{answered} [{number[(x.to_article, x.to_sentence)]}] ({when(x.to_source, x.to_title, x.to_published)})")
+                claims.append(claim)
+        return LedgerAnswer(query, shown=shown, text="\n".join(lines), claims=claims)
+
+    def _turned(self, query: AttributionQuery) -> LedgerAnswer:
+        """"Who confirmed X and later denied it?", "What did Hallin deny in April and confirm in May?":
+        the stored ``contradicts`` links (the same speaker, opposite stances, across articles) whose
+        earlier claim is of the first stance and later one of the second, by the asked speaker, about
+        the asked topic, in the asked months; each shown with both sentences, earlier first."""
+        cat, space = self.store.catalogue, self.store.space
+        found = []
+        for x in cat.links(space, kinds=["contradicts"], limit=self.settings.max_listed * 10):
+            later, earlier = x.from_claim, x.to_claim
+            if later is None or earlier is None or later.negated or earlier.negated:
+                continue
+            if later.stance not in self.lexicon.accepted(query.stance) or earlier.stance not in self.lexicon.accepted(query.earlier):
+                continue
+            if query.speaker and not speaker_matches(query.speaker, later):
+                continue
+            if any(month and not _in_month(day, month) for month, day in zip(query.months, (x.to_published, x.from_published))):
+                continue
+            found.append(x)
+        if query.topic:
+            lexical = self.store.lexical()
+            terms = lexical.terms(query.topic)
+            found = [x for x in found if lexical.coverage(terms, " ".join((x.from_text, x.to_text))) >= self.settings.topic_coverage]
+        if not found:
+            who = plain_text(strip_markers(query.speaker)) if query.speaker else "anyone"
+            what = f" {plain_text(strip_markers(query.topic))}" if query.topic else " anything"
+            return LedgerAnswer(query, abstained=True, text=f"The articles do not say that {who} {self.lexicon.past(query.earlier.replace('_', ' '))}"
+                                f"{what} and later {self.lexicon.past(query.stance.replace('_', ' '))} it.")
+        found = found[: self.settings.max_listed]
+        places = list(dict.fromkeys(p for x in found for p in ((x.to_article, x.to_sentence), (x.from_article, x.from_sentence))))
+        rows = cat.window_sentences(space, [(a, i, i) for a, i in places], self.store.embedder.dim)
+        shown = [Candidate(sentence=s, title=title, url=url, score=1.0) for s, title, url, _ in rows]
+        number = {(c.sentence.article_id, c.sentence.index): n for n, c in enumerate(shown, start=1)}
+        display = self.speakers()
+        laters = display.display([x.from_claim for x in found])  # type: ignore[misc]
+        earliers = display.display([x.to_claim for x in found])  # type: ignore[misc]
+        when = lambda *parts: ", ".join(p for p in parts if p)  # noqa: E731
+        lines = []
+        for x, later, earlier in zip(found, laters, earliers):
+            lines.append(f"{speaker_phrase(later)}: {earlier.cue} [{number[(x.to_article, x.to_sentence)]}] "
+                         f"({when(x.to_source, x.to_published)}), then {later.cue} [{number[(x.from_article, x.from_sentence)]}] "
+                         f"({when(x.from_source, x.from_published)})")
+        return LedgerAnswer(query, shown=shown, text="\n".join(lines), claims=[c for pair in zip(earliers, laters) for c in pair])
+
+    def _lemma(self, query: AttributionQuery) -> str:
+        entry = self.lexicon.question_verbs.get(" ".join(query.verb.lower().split()))
+        return entry.word if entry else query.stance.replace("_", " ")
 
     def _documents(self, asked: str) -> list[str]:
         """Articles the asked 'speaker' names by their title or source ("the water bulletin", "Reuters")."""

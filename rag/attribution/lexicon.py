@@ -27,6 +27,11 @@ VERB_KINDS: tuple[Kind, ...] = ("speech", "belief", "attitude")
 _TABLE_KEYS = {"speech": "speech", "belief": "belief", "attitude": "attitude", "phrasal": "phrasal", "nouns": "noun", "adjectives": "adjective"}
 
 
+#: What opens a line that points to another story ("Read Also: Minister Denies ..."): such a line is
+#: read as a headline claim, and is never a report or an answer across articles (rag/attribution/links.py).
+ASIDE_PREFIX = r"(?:read (?:also|more)|see also|related)\s*:"
+
+
 class LexiconError(ValueError):
     """A lexicon file that cannot be used; the message names the file and the problem."""
 
@@ -132,7 +137,7 @@ class Lexicon:
     def _headline_pattern(self) -> re.Pattern[str]:
         cues = "|".join(sorted((re.escape(c).replace(r"\ ", r"\s+") for c in self.headline_forms), key=len, reverse=True))
         return re.compile(
-            rf"^(?P<prefix>(?:read (?:also|more)|see also|related)\s*:\s*)?(?P<speaker>.+?)\s+(?P<cue>{cues})\s+(?P<content>\S.*?)\s*$", re.I
+            rf"^(?P<prefix>{ASIDE_PREFIX}\s*)?(?P<speaker>.+?)\s+(?P<cue>{cues})\s+(?P<content>\S.*?)\s*$", re.I
         )
 
     def headline(self, text: str) -> re.Match[str] | None:

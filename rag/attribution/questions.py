@@ -18,12 +18,17 @@ from rag.attribution.lexicon import Lexicon
 # What a question may add after the verb without naming a topic.
 NO_TOPIC = re.compile(r"^\s*(?:what|anything|something|it|this|that|whom|to whom|and to whom|and what|,|\s)*$", re.I)
 # "who denied what about the leak?": the topic is "the leak"
-TOPIC_LEAD = re.compile(r"^\s*(?:what\s+|anything\s+|something\s+)?(?P<about>about|regarding|concerning|on|over|in|of)\s+", re.I)
+TOPIC_WORDS = r"(?:about|regarding|concerning|on|over|in|of)"
+TOPIC_LEAD = re.compile(rf"^\s*(?:what\s+|anything\s+|something\s+)?(?P<about>{TOPIC_WORDS})\s+", re.I)
 TO_WHOM = re.compile(r",?\s*(?:and\s+)?to whom\b", re.I)
 # "confirm to Radio Sport 7 that ...", "quote Jules Perrin as saying ...": who was told or quoted
 PARTY = re.compile(r"^\s*(?:to\s+(?:the\s+)?(?P<to>[A-Z][\w.'’-]*(?:\s+[\w.'’-]+){0,4}?)|(?P<quoted>[A-Z][\w.'’-]*(?:\s+[\w.'’-]+){0,4}?)\s+as\s+saying)"
                    r"(?=\s*(?:$|,|\s(?:that|about|on|as)\b))(?P<rest>.*)$")
 #: Speakers a question names without naming anyone ("did anyone deny ...?").
+#: "in April", "in May 2026": when, in a question about a speaker turning (the order is the link's)
+WHEN = r"(?:\s+in\s+(?P<{0}>[A-Z][a-z]+(?:\s+\d{{4}})?))?"
+#: What a question may call the report another article's claim answers ("the Ledger's reports").
+REPORT_NOUNS = r"reports?|reporting|stor(?:y|ies)|claims?|allegations?|findings?|articles?"
 NOBODY = frozenset({"anyone", "anybody", "someone", "somebody", "any one", "they", "people", "everyone", "everybody"})
 
 
@@ -40,6 +45,14 @@ class AttributionQuery:
     verb: str = ""  # the verb as asked ("rejected"), for messages
     about: str = ""  # the preposition that introduced the topic ("about"): the topic may be the article's
     party: str = ""  # who was told or quoted: "confirm to Radio Sport 7", "quote Jules Perrin as saying"
+    #: whose report the asked claims answer, across articles ("who denied what the Valdoria Ledger
+    #: reported?"): an outlet (an article's source) or a speaker; answered from the links
+    reporter: str = ""
+    #: the stance a speaker took first, when the question asks about them turning ("who confirmed X and
+    #: later denied it?", "what did X deny in April and confirm in May?"); ``stance`` is the later one
+    earlier: str = ""
+    #: "in April" / "in May 2026" of such a question: when the earlier and the later claim were published
+    months: tuple[str, str] = ("", "")
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,10 @@ class _Patterns:
     yes_no: re.Pattern[str]
     which: re.Pattern[str]
     all_of: re.Pattern[str]
+    answered: re.Pattern[str]
+    turned_who: re.Pattern[str]
+    turned_what: re.Pattern[str]
+    answered_own: re.Pattern[str]
 
 
 @lru_cache(maxsize=8)
@@ -68,6 +85,18 @@ def _patterns(lexicon: Lexicon) -> _Patterns:
             rf"^\s*(?:did|does|do|has|have|had)\s+(?P<speaker>.+?)\s+(?P<neg>(?:not|n't|never|ever)\s+)?(?P<verb>{verbs})\b"
             rf"(?P<rest>.*?)[?.!\s]*$", re.I),
         which=re.compile(rf"^\s*(?:which|what)\s+(?P<speaker>[\w'’-]+(?:\s+[\w'’-]+)?)\s+(?:{neg}|{aux})(?P<verb>{verbs})\b(?P<rest>.*?)[?.!\s]*$", re.I),
+        # "who denied what the Valdoria Ledger reported?", "who rejected the reports that Reyland confirmed?"
+        answered=re.compile(
+            rf"^\s*who\s+{aux}(?P<verb>{verbs})\s+(?:what|the\s+(?:{REPORT_NOUNS})(?:\s+that)?)\s+(?!{TOPIC_WORDS}\b)(?P<reporter>.+?)\s+"
+            rf"{aux}(?P<said>{verbs})\b(?:\s+(?:about|on|over)\s+(?P<topic>.+?))?[?.!\s]*$", re.I),
+        # "who confirmed meeting Hallin and later denied it?"
+        turned_who=re.compile(rf"^\s*who\s+(?:first\s+)?(?P<v1>{verbs})\s+(?P<topic>.+?),?\s+and\s+(?:later|then|afterwards|now)\s+"
+                              rf"(?P<v2>{verbs})\s+(?:it|that|this|them)[?.!\s]*$", re.I),
+        # "what did Reyland first reject and later confirm?", "what did Hallin deny in April and confirm in May?"
+        turned_what=re.compile(rf"^\s*what\s+(?:did|has|have)\s+(?P<speaker>.+?)\s+(?:first\s+)?(?P<v1>{verbs}){WHEN.format('m1')},?\s+and\s+"
+                               rf"(?:later\s+|then\s+|afterwards\s+|now\s+)?(?P<v2>{verbs}){WHEN.format('m2')}[?.!\s]*$", re.I),
+        # "who denied the Valdoria Ledger's report?"
+        answered_own=re.compile(rf"^\s*who\s+{aux}(?P<verb>{verbs})\s+(?P<reporter>.+?)['’]s?\s+(?:{REPORT_NOUNS})[?.!\s]*$", re.I),
         all_of=re.compile(rf"^\s*(?:list|show)(?:\s+me)?(?:\s+all)?(?:\s+the)?\s+(?P<noun>{nouns})\b(?:\s+(?:by|from)\s+(?P<speaker>.+?))?[?.!\s]*$", re.I),
     )
 
@@ -78,6 +107,26 @@ def parse(question: str, lexicon: Lexicon) -> AttributionQuery | None:
     if not q:
         return None
     p = _patterns(lexicon)
+    for pattern in (p.turned_who, p.turned_what):
+        m = pattern.match(q)
+        first = lexicon.question_verbs.get(_verb(m.group("v1"))) if m else None
+        then = lexicon.question_verbs.get(_verb(m.group("v2"))) if m else None
+        if first is not None and then is not None and lexicon.opposites.get(first.stance) == then.stance:
+            speaker = _speaker(m.group("speaker")) if "speaker" in pattern.groupindex else ""
+            topic = (m.group("topic") or "").strip(" ,?.") if "topic" in pattern.groupindex else ""
+            months = tuple((m.group(g) or "") if g in pattern.groupindex else "" for g in ("m1", "m2"))
+            return AttributionQuery(stance=then.stance, earlier=first.stance, speaker=speaker, topic=topic, verb=m.group("v2"),
+                                    months=months)  # type: ignore[arg-type]
+    for pattern in (p.answered, p.answered_own):
+        m = pattern.match(q)
+        entry = lexicon.question_verbs.get(_verb(m.group("verb"))) if m else None
+        said = lexicon.question_verbs.get(_verb(m.group("said"))) if m and "said" in pattern.groupindex else None
+        if entry is not None and (said is None or said.stance != entry.stance):
+            reporter = _speaker(m.group("reporter"))
+            if reporter:
+                topic = (m.group("topic") or "").strip(" ,?.") if "topic" in pattern.groupindex else ""
+                return AttributionQuery(stance=entry.stance, reporter=reporter, verb=m.group("verb"), topic=topic,
+                                        about="about" if topic else "")
     if m := p.all_of.match(q):
         noun = m.group("noun").lower()
         entry = lexicon.nouns.get(noun) or lexicon.nouns.get(noun[:-1])

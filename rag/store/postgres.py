@@ -32,8 +32,11 @@ from psycopg_pool import ConnectionPool
 from rag.attribution.speakers import alias_words
 from rag.lexical import terms as lexical_terms
 from rag.store.protocols import CatalogueError, StoreBusy
-from rag.store.sql import CHUNK_OUTSIDE, CLAIM_COLUMNS, CLAIM_OUTSIDE, NO_SENTENCES, SENTENCE_GAPS, Run, SqlCatalogue, _vec_to_blob, orphans
-from rag.types import Article, Chunk, Claim, Sentence
+from rag.store.sql import (
+    CHUNK_OUTSIDE, CLAIM_COLUMNS, CLAIM_OUTSIDE, DELETE_LINKS, NO_SENTENCES, ORPHAN_LINKS, SENTENCE_GAPS, UPSERT_LINK, Run, SqlCatalogue,
+    _vec_to_blob, link_row, orphans,
+)
+from rag.types import Article, Chunk, Claim, Link, Sentence
 
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS whosaid_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -74,14 +77,21 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS claim_words_by_article ON claim_words (space, article_id)",
     """CREATE TABLE IF NOT EXISTS spaces (
         space TEXT PRIMARY KEY, generation BIGINT NOT NULL DEFAULT 0, chunks BIGINT NOT NULL DEFAULT 0,
-        vectors_dirty INTEGER NOT NULL DEFAULT 1)""",
+        vectors_dirty INTEGER NOT NULL DEFAULT 1, links_dirty INTEGER NOT NULL DEFAULT 0)""",
     "CREATE TABLE IF NOT EXISTS terms (space TEXT NOT NULL, term TEXT NOT NULL, df BIGINT NOT NULL, PRIMARY KEY (space, term))",
+    # a claim in one article answering a sentence of another (rag/attribution/links.py); to_seq -1: no claim there
+    """CREATE TABLE IF NOT EXISTS links (
+        space TEXT NOT NULL, from_article TEXT NOT NULL, from_seq INTEGER NOT NULL, from_sentence INTEGER NOT NULL,
+        to_article TEXT NOT NULL, to_sentence INTEGER NOT NULL, to_seq INTEGER NOT NULL DEFAULT -1,
+        kind TEXT NOT NULL, score DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (space, from_article, from_seq, to_article, to_sentence))""",
+    "CREATE INDEX IF NOT EXISTS links_by_target ON links (space, to_article, to_sentence)",
 ]
 
 #: The catalogue's schema version (``whosaid_meta.schema_version``), numbered like SQLite's: the first
 #: PostgreSQL schema is version 3. Each step of :data:`MIGRATIONS` brings a catalogue written by an
 #: older whosaid up to the next version, in the transaction that holds the schema lock.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 MIGRATIONS: dict[int, list[str]] = {
     # 3 -> 4: the alias-word index of claims (filled from the stored claims by ``_migrate``), and the
     # stance index in the ledger's order
@@ -103,6 +113,9 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE articles ADD COLUMN IF NOT EXISTS pages JSONB NOT NULL DEFAULT '[]'",
         "ALTER TABLE sentences ADD COLUMN IF NOT EXISTS page INTEGER",
     ],
+    # 7 -> 8 (issue 13): cross-article links, empty until `whosaid links --rebuild` or the next ingest fills them
+    8: [*(s for s in SCHEMA if "links" in s and "spaces" not in s),
+        "ALTER TABLE spaces ADD COLUMN IF NOT EXISTS links_dirty INTEGER NOT NULL DEFAULT 0"],
 }
 
 def _lock_key(name: str) -> int:
@@ -348,6 +361,27 @@ class PostgresCatalogue(SqlCatalogue):
         for table, col in (("articles", "id"), ("sentences", "article_id"), ("chunks", "article_id"), ("claims", "article_id"),
                            ("claim_words", "article_id")):
             conn.execute(f"DELETE FROM {table} WHERE space=%s AND {col}=%s", (space, article_id))
+        for statement in DELETE_LINKS:
+            conn.execute(_pyformat(statement), (space, article_id))
+
+    def add_links(self, space: str, links: Sequence[Link]) -> None:
+        """Store links (replacing those with the same ends) in one transaction. The caller holds the
+        write lock, so the articles it read them from are still there."""
+        with self._transaction() as conn:
+            with conn.cursor() as cur:
+                # in key order, so that two transactions upserting the same links lock them in the same order
+                cur.executemany(_pyformat(UPSERT_LINK), sorted(link_row(space, x) for x in links))
+
+    def delete_links(self, space: str, article_ids: Sequence[str] | None = None) -> int:
+        """Drop the links with either end in these articles (all the space's links without ids)."""
+        with self._transaction() as conn:
+            if article_ids is None:
+                return conn.execute("DELETE FROM links WHERE space=%s", (space,)).rowcount
+            gone = 0
+            for article_id in sorted(set(article_ids)):
+                for statement in DELETE_LINKS:
+                    gone += conn.execute(_pyformat(statement), (space, article_id)).rowcount
+            return gone
 
     @staticmethod
     def _add_claim_words(conn: psycopg.Connection, claims: Sequence[tuple[str, int, Claim]]) -> None:
@@ -489,6 +523,7 @@ class PostgresCatalogue(SqlCatalogue):
             self._unindex(conn, space, "NOT EXISTS (SELECT 1 FROM articles a WHERE a.space=c.space AND a.id=c.article_id)", ())
             gone = sum(conn.execute(_pyformat(f"DELETE {orphans(t)}"), (space,)).rowcount for t in ("sentences", "chunks", "claims"))
             conn.execute(_pyformat(f"DELETE {orphans('claim_words')}"), (space,))
+            gone += conn.execute(_pyformat(f"DELETE {ORPHAN_LINKS}"), (space,)).rowcount
             if gone:
                 self._bump(conn, space)
         return gone

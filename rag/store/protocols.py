@@ -16,7 +16,7 @@ from typing import Collection, Iterable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from rag.types import Article, Chunk, Claim, Sentence
+from rag.types import Article, Chunk, Claim, Link, Sentence
 
 #: One catalogue row as :meth:`Catalogue.window_sentences` returns it: the sentence, its article's
 #: title and url, and its pooled vector.
@@ -177,6 +177,47 @@ class Catalogue(Protocol):
 
     def claims_at(self, space: str, places: Sequence[tuple[str, int]]) -> list[Claim]:
         """Claims by ``(article_id, seq)``, in the order given."""
+        ...
+
+    # -- cross-article links and speakers over time --------------------------------------------
+    def add_links(self, space: str, links: Sequence[Link]) -> None:
+        """Store links, replacing any with the same answering claim and answered sentence, in one
+        transaction. (Writing or deleting an article drops its links both ways in its own transaction.)"""
+        ...
+
+    def links_dirty(self, space: str) -> bool:
+        """Whether links may be missing: an ingest stored articles (:meth:`mark_links_dirty`, committed
+        first) and did not get to link them (:meth:`clear_links_dirty`)."""
+        ...
+
+    def mark_links_dirty(self, space: str) -> None: ...
+    def clear_links_dirty(self, space: str) -> None: ...
+
+    def delete_links(self, space: str, article_ids: Sequence[str] | None = None) -> int:
+        """Drop the links with either end in these articles, or all of the space's; returns how many."""
+        ...
+
+    def links(
+        self, space: str, *, article_ids: Sequence[str] | None = None, to_articles: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None, limit: int | None = None, offset: int = 0,
+    ) -> list[Link]:
+        """Stored links, each with both sentences, their articles' metadata and the claims at each end."""
+        ...
+
+    def published(self, space: str, article_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """``id -> (source, published)`` of these articles."""
+        ...
+
+    def placed_claims(self, space: str, article_ids: Sequence[str], stances: Sequence[str] | None = None) -> list[tuple[int, Claim]]:
+        """``(seq, claim)`` of the claims (of ``stances``) in these articles, in ledger order."""
+        ...
+
+    def speaker_counts(self, space: str, fold: dict[str, str], limit: int, offset: int = 0) -> list[tuple[str, int, int, str, str]]:
+        """``(key, claims, articles, first, last)`` per named speaker, most claims first, counted in SQL."""
+        ...
+
+    def speaker_timeline(self, space: str, keys: Sequence[str], limit: int | None = None) -> list[tuple[int, Claim, str, str, str, str]]:
+        """``(seq, claim, title, source, published, url)`` of these speakers' claims in date order."""
         ...
 
     # -- lexical index --------------------------------------------------------------------------

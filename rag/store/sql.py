@@ -24,7 +24,7 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 import numpy as np
 
 from rag.store.protocols import ArticleRow, WindowRow
-from rag.types import Article, Chunk, Claim, Sentence
+from rag.types import Article, Chunk, Claim, Link, Sentence
 
 #: A claim row's columns, in the order :meth:`SqlCatalogue._claim` reads them.
 CLAIM_COLUMNS = ("space, article_id, seq, speaker, cue, stance, content, other_party, sentence_ids, spans, "
@@ -53,6 +53,34 @@ _ORPHAN_TABLES = ("sentences", "chunks", "claims")
 #: migration to version 5 finds, starts marked: the first ingest after it reconciles once.
 SET_VECTORS_DIRTY = ("INSERT INTO spaces (space, vectors_dirty) VALUES (?, ?) "
                      "ON CONFLICT (space) DO UPDATE SET vectors_dirty = excluded.vectors_dirty")
+
+
+#: Sets or clears a space's "links may be missing" mark (``spaces.links_dirty``): set before an ingest
+#: writes articles whose links it has yet to compute, cleared once it has; a kill in between leaves it
+#: set, and the next ingest computes every link again.
+SET_LINKS_DIRTY = ("INSERT INTO spaces (space, links_dirty) VALUES (?, ?) "
+                   "ON CONFLICT (space) DO UPDATE SET links_dirty = excluded.links_dirty")
+#: Stores a cross-article link (rag/attribution/links.py), replacing one found before for the same
+#: answering claim and answered sentence. Both engines write links with this one statement.
+UPSERT_LINK = ("INSERT INTO links (space, from_article, from_seq, from_sentence, to_article, to_sentence, to_seq, kind, score) "
+               "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (space, from_article, from_seq, to_article, to_sentence) "
+               "DO UPDATE SET from_sentence = excluded.from_sentence, to_seq = excluded.to_seq, kind = excluded.kind, score = excluded.score")
+#: An article replaced or deleted takes its links with it, both ways (two statements, each on an index).
+DELETE_LINKS = ("DELETE FROM links WHERE space=? AND from_article=?", "DELETE FROM links WHERE space=? AND to_article=?")
+#: Links one of whose articles is gone (only damage from outside whosaid leaves them).
+ORPHAN_LINKS = ("FROM links WHERE space=? AND (NOT EXISTS (SELECT 1 FROM articles a WHERE a.space=links.space AND a.id=links.from_article) "
+                "OR NOT EXISTS (SELECT 1 FROM articles a WHERE a.space=links.space AND a.id=links.to_article))")
+
+
+#: A publication date when it is an ISO day (``YYYY-MM-DD...``), else NULL: only ISO days sort as dates
+#: ("7/21/2015" does not), so anything else is an unknown date.
+ISO_DAY = "CASE WHEN {0} LIKE '____-__-__%' THEN {0} END"
+
+
+def link_row(space: str, link: Link) -> tuple:
+    """A link's values for :data:`UPSERT_LINK` (no claim in the answered sentence: -1)."""
+    return (space, link.from_article, link.from_seq, link.from_sentence, link.to_article, link.to_sentence,
+            -1 if link.to_seq is None else link.to_seq, link.kind, float(link.score))
 
 
 def _vec_to_blob(v: np.ndarray) -> bytes:
@@ -481,6 +509,139 @@ class SqlCatalogue(ABC):
                     found[(row[1], int(row[2]))] = self._claim(row)
         return [found[p] for p in places if p in found]
 
+    # -- cross-article links and speakers over time (rag/attribution/links.py, timeline.py) ---------
+    def published(self, space: str, article_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """``id -> (source, published)`` of these articles (unknown ids left out)."""
+        out: dict[str, tuple[str, str]] = {}
+        with self._reading() as run:
+            for part in self._batches(sorted(set(article_ids))):
+                where, args = self._any("id", part)
+                out.update((i, (src, pub)) for i, src, pub in run(f"SELECT id, source, published FROM articles WHERE space=? AND {where}",
+                                                                  (space, *args)))
+        return out
+
+    def links(
+        self, space: str, *, article_ids: Sequence[str] | None = None, to_articles: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None, limit: int | None = None, offset: int = 0,
+    ) -> list[Link]:
+        """Stored links with both sentences, their articles' title, source, date and url, and the claims
+        at each end, ordered by answering claim then answered sentence. ``article_ids``: links with either
+        end in these articles; ``to_articles``: answering these articles; ``kinds``: of these kinds."""
+        q = ("SELECT l.from_article, l.from_seq, l.from_sentence, l.to_article, l.to_sentence, l.to_seq, l.kind, l.score, "
+             "s1.text, s2.text, a1.title, a2.title, a1.source, a2.source, a1.published, a2.published, a1.url, a2.url "
+             "FROM links l JOIN sentences s1 ON s1.space=l.space AND s1.article_id=l.from_article AND s1.idx=l.from_sentence "
+             "JOIN sentences s2 ON s2.space=l.space AND s2.article_id=l.to_article AND s2.idx=l.to_sentence "
+             "JOIN articles a1 ON a1.space=l.space AND a1.id=l.from_article JOIN articles a2 ON a2.space=l.space AND a2.id=l.to_article "
+             "WHERE l.space=?")
+        args: list[Any] = [space]
+        for values, columns in ((article_ids, ("l.from_article", "l.to_article")), (to_articles, ("l.to_article",)), (kinds, ("l.kind",))):
+            if values is None:
+                continue
+            values = sorted(set(values))
+            if not values:
+                return []
+            parts = []
+            for column in columns:
+                where, more = self._any(column, values)
+                parts.append(where)
+                args += more
+            q += " AND (" + " OR ".join(parts) + ")"
+        q += f" ORDER BY l.from_article{self._BY_BYTES}, l.from_seq, l.to_article{self._BY_BYTES}, l.to_sentence"
+        if limit is not None and limit >= 0:
+            q += " LIMIT ? OFFSET ?"
+            args += [limit, max(0, offset)]
+        with self._reading() as run:
+            rows = run(q, args)
+        links = [Link(from_article=r[0], from_seq=int(r[1]), from_sentence=int(r[2]), to_article=r[3], to_sentence=int(r[4]),
+                      to_seq=None if int(r[5]) < 0 else int(r[5]), kind=r[6], score=float(r[7]), from_text=r[8], to_text=r[9],
+                      from_title=r[10], to_title=r[11], from_source=r[12], to_source=r[13], from_published=r[14],
+                      to_published=r[15], from_url=r[16], to_url=r[17]) for r in rows]
+        places = list(dict.fromkeys([(x.from_article, x.from_seq) for x in links] +
+                                    [(x.to_article, x.to_seq) for x in links if x.to_seq is not None]))
+        claims = dict(zip(places, self._claims_by_place(space, places)))
+        for x in links:
+            x.from_claim = claims.get((x.from_article, x.from_seq))
+            x.to_claim = None if x.to_seq is None else claims.get((x.to_article, x.to_seq))
+        return links
+
+    def _claims_by_place(self, space: str, places: Sequence[tuple[str, int]]) -> list[Claim | None]:
+        found = {(c_place[0], c_place[1]): c for c_place, c in self._placed_claims(space, places)}
+        return [found.get(p) for p in places]
+
+    def _placed_claims(self, space: str, places: Sequence[tuple[str, int]]) -> list[tuple[tuple[str, int], Claim]]:
+        """``((article_id, seq), claim)`` for these places (as :meth:`claims_at`, keeping the place)."""
+        by_article: dict[str, list[int]] = {}
+        for a, n in places:
+            by_article.setdefault(a, []).append(n)
+        out: list[tuple[tuple[str, int], Claim]] = []
+        articles = list(by_article.items())
+        with self._reading() as run:
+            for b in range(0, len(articles), self.WINDOWS_PER_READ):
+                clauses, args = [], []
+                for a, seqs in articles[b : b + self.WINDOWS_PER_READ]:
+                    where, more = self._any("seq", sorted(set(seqs)))
+                    clauses.append(f"(space=? AND article_id=? AND {where})")
+                    args += [space, a, *more]
+                out += [((row[1], int(row[2])), self._claim(row)) for row in
+                        run(f"SELECT {CLAIM_COLUMNS} FROM claims WHERE {' OR '.join(clauses)}", args)]
+        return out
+
+    def placed_claims(self, space: str, article_ids: Sequence[str], stances: Sequence[str] | None = None) -> list[tuple[int, Claim]]:
+        """``(seq, claim)`` of the claims (of ``stances``, default all) in these articles, in ledger order."""
+        ids = sorted(set(article_ids))
+        if not ids or (stances is not None and not stances):
+            return []
+        out: list[tuple[str, int, Claim]] = []
+        wanted = None if stances is None else set(stances)
+        with self._reading() as run:
+            for part in self._batches(ids):
+                where, args = self._any("article_id", part)
+                for row in run(f"SELECT {CLAIM_COLUMNS} FROM claims WHERE space=? AND {where}", (space, *args)):
+                    if wanted is None or row[5] in wanted:
+                        out.append((row[1], int(row[2]), self._claim(row)))
+        out.sort(key=lambda r: (r[0], r[1]))  # str order is UTF-8 byte order
+        return [(n, c) for _, n, c in out]
+
+    def speaker_counts(
+        self, space: str, fold: dict[str, str], limit: int, offset: int = 0,
+    ) -> list[tuple[str, int, int, str, str]]:
+        """``(key, claims, articles, first, last)`` per named speaker, most claims first (then by key),
+        counted by the engine (GROUP BY over the speaker index, no claim read here), with the keys of
+        ``fold`` counted under the key each maps to (a surname under the one full name ending with
+        it); ``first`` and ``last`` are the earliest and latest ISO publication days ('' if none)."""
+        key = "c.speaker_key"
+        args: list[Any] = []
+        if fold:
+            key = "CASE c.speaker_key " + " ".join("WHEN ? THEN ?" for _ in fold) + " ELSE c.speaker_key END"
+            args += [x for k, v in sorted(fold.items()) for x in (k, v)]
+        q = (f"SELECT k, COUNT(*), COUNT(DISTINCT article_id), MIN(pub), MAX(pub) FROM (SELECT {key} AS k, c.article_id, "
+             f"{ISO_DAY.format('a.published')} AS pub FROM claims c JOIN articles a ON a.space=c.space AND a.id=c.article_id "
+             "WHERE c.space=? AND c.speaker_key != '' AND c.speaker_key NOT LIKE '%#%') t "
+             f"GROUP BY k ORDER BY COUNT(*) DESC, k{self._BY_BYTES} LIMIT ? OFFSET ?")
+        with self._reading() as run:
+            rows = run(q, (*args, space, max(0, limit), max(0, offset)))
+        return [(k, int(n), int(a), first or "", last or "") for k, n, a, first, last in rows]
+
+    def speaker_timeline(self, space: str, keys: Sequence[str], limit: int | None = None) -> list[tuple[int, Claim, str, str, str, str]]:
+        """``(seq, claim, title, source, published, url)`` of every claim by these speaker keys, in date
+        order: by the article's publication date (unknown dates, and dates that are no ISO day, last),
+        then in ledger order."""
+        keys = sorted(set(keys))
+        if not keys:
+            return []
+        where, args = self._any("c.speaker_key", keys)
+        q = (f"SELECT {_CLAIM_COLUMNS_OF_C}, a.title, a.source, a.published, a.url FROM claims c JOIN articles a "
+             f"ON a.space=c.space AND a.id=c.article_id WHERE c.space=? AND {where} "
+             f"ORDER BY {ISO_DAY.format('a.published')}{self._BY_BYTES} NULLS LAST, c.article_id{self._BY_BYTES}, c.seq")
+        qargs: list[Any] = [space, *args]
+        if limit is not None and limit >= 0:
+            q += " LIMIT ?"
+            qargs.append(limit)
+        with self._reading() as run:
+            rows = run(q, qargs)
+        n = len(CLAIM_COLUMNS.split(","))
+        return [(int(r[2]), self._claim(r[:n]), r[n], r[n + 1], r[n + 2], r[n + 3]) for r in rows]
+
     def term_stats(self, space: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
         """The number of chunks in the space and, per term, how many of them contain it."""
         df: dict[str, int] = {}
@@ -498,6 +659,18 @@ class SqlCatalogue(ABC):
         with self._reading() as run:
             rows = run("SELECT vectors_dirty FROM spaces WHERE space=?", (space,))
         return not rows or bool(rows[0][0])
+
+    def links_dirty(self, space: str) -> bool:
+        """Whether links may be missing (an ingest stored articles and did not get to link them)."""
+        with self._reading() as run:
+            rows = run("SELECT links_dirty FROM spaces WHERE space=?", (space,))
+        return bool(rows and rows[0][0])
+
+    def mark_links_dirty(self, space: str) -> None:
+        self._commit_one(SET_LINKS_DIRTY, (space, 1))
+
+    def clear_links_dirty(self, space: str) -> None:
+        self._commit_one(SET_LINKS_DIRTY, (space, 0))
 
     def mark_vectors_dirty(self, space: str) -> None:
         self._commit_one(SET_VECTORS_DIRTY, (space, 1))
@@ -523,7 +696,9 @@ class SqlCatalogue(ABC):
         """Rows whose article is gone, per table (one transaction writes an article, so only damage
         from outside whosaid leaves these)."""
         with self._reading() as run:
-            return {t: int(run(f"SELECT COUNT(*) {orphans(t)}", (space,))[0][0]) for t in _ORPHAN_TABLES}
+            found = {t: int(run(f"SELECT COUNT(*) {orphans(t)}", (space,))[0][0]) for t in _ORPHAN_TABLES}
+            found["links"] = int(run(f"SELECT COUNT(*) {ORPHAN_LINKS}", (space,))[0][0])
+        return found
 
     def broken_articles(self, space: str) -> dict[str, str]:
         """Articles whose stored rows do not fit together, with the first reason found: no sentences,
@@ -537,4 +712,4 @@ class SqlCatalogue(ABC):
         return found
 
 
-__all__ = ["CLAIM_COLUMNS", "SET_VECTORS_DIRTY", "Run", "SqlCatalogue", "orphans"]
+__all__ = ["CLAIM_COLUMNS", "DELETE_LINKS", "ORPHAN_LINKS", "SET_LINKS_DIRTY", "SET_VECTORS_DIRTY", "UPSERT_LINK", "Run", "SqlCatalogue", "link_row", "orphans"]

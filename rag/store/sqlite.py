@@ -27,8 +27,11 @@ import numpy as np
 from rag.attribution.speakers import alias_words
 from rag.lexical import terms as lexical_terms
 from rag.store.protocols import CatalogueError, StoreBusy
-from rag.store.sql import CHUNK_OUTSIDE, CLAIM_COLUMNS, CLAIM_OUTSIDE, NO_SENTENCES, SENTENCE_GAPS, Run, SqlCatalogue, _vec_to_blob, orphans
-from rag.types import Article, Chunk, Claim, Sentence
+from rag.store.sql import (
+    CHUNK_OUTSIDE, CLAIM_COLUMNS, CLAIM_OUTSIDE, DELETE_LINKS, NO_SENTENCES, ORPHAN_LINKS, SENTENCE_GAPS, UPSERT_LINK, Run, SqlCatalogue,
+    _vec_to_blob, link_row, orphans,
+)
+from rag.types import Article, Chunk, Claim, Link, Sentence
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -67,18 +70,26 @@ CREATE TABLE IF NOT EXISTS claim_words (
 CREATE INDEX IF NOT EXISTS claim_words_by_article ON claim_words (space, article_id);
 CREATE TABLE IF NOT EXISTS spaces (
     space TEXT PRIMARY KEY, generation INTEGER NOT NULL DEFAULT 0, chunks INTEGER NOT NULL DEFAULT 0,
-    vectors_dirty INTEGER NOT NULL DEFAULT 1
+    vectors_dirty INTEGER NOT NULL DEFAULT 1, links_dirty INTEGER NOT NULL DEFAULT 0
 );
 -- the lexical index: each chunk's stemmed terms (rowid = chunks.fts), and per-space document frequencies
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     terms, space UNINDEXED, id UNINDEXED, tokenize = 'unicode61 remove_diacritics 0 tokenchars _'
 );
 CREATE TABLE IF NOT EXISTS terms (space TEXT NOT NULL, term TEXT NOT NULL, df INTEGER NOT NULL, PRIMARY KEY (space, term));
+-- a claim in one article answering a sentence of another (rag/attribution/links.py), to_seq -1 when no claim is there
+CREATE TABLE IF NOT EXISTS links (
+    space TEXT NOT NULL, from_article TEXT NOT NULL, from_seq INTEGER NOT NULL, from_sentence INTEGER NOT NULL,
+    to_article TEXT NOT NULL, to_sentence INTEGER NOT NULL, to_seq INTEGER NOT NULL DEFAULT -1,
+    kind TEXT NOT NULL, score REAL NOT NULL,
+    PRIMARY KEY (space, from_article, from_seq, to_article, to_sentence)
+);
+CREATE INDEX IF NOT EXISTS links_by_target ON links (space, to_article, to_sentence);
 """
 
 #: The catalogue's schema version (``PRAGMA user_version``). Each step of :data:`MIGRATIONS` brings
 #: a catalogue written by an older whosaid up to the next version, in one transaction.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 MIGRATIONS: dict[int, list[str]] = {
     # 1 -> 2: claims carry negation, the cue's lemma and the resolved speaker (issue 10)
     2: [
@@ -108,6 +119,9 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE articles ADD COLUMN pages TEXT NOT NULL DEFAULT '[]'",
         "ALTER TABLE sentences ADD COLUMN page INTEGER",
     ],
+    # 7 -> 8 (issue 13): cross-article links; the table and its index are in SCHEMA (IF NOT EXISTS), so an
+    # older catalogue gains them empty, and `whosaid links --rebuild` fills them; the "links may be missing" mark
+    8: ["ALTER TABLE spaces ADD COLUMN links_dirty INTEGER NOT NULL DEFAULT 0"],
 }
 #: Indexes over columns that older schemas' migrations add: created after the steps.
 POST_SCHEMA = [
@@ -299,6 +313,25 @@ class SqliteCatalogue(SqlCatalogue):
         for table, col in (("articles", "id"), ("sentences", "article_id"), ("chunks", "article_id"), ("claims", "article_id"),
                            ("claim_words", "article_id")):
             self._db.execute(f"DELETE FROM {table} WHERE space=? AND {col}=?", (space, article_id))
+        for statement in DELETE_LINKS:
+            self._db.execute(statement, (space, article_id))
+
+    def add_links(self, space: str, links: Sequence[Link]) -> None:
+        """Store links (replacing those with the same ends) in one transaction. The caller holds the
+        write lock, so the articles it read them from are still there."""
+        with self._transaction():
+            self._db.executemany(UPSERT_LINK, [link_row(space, x) for x in links])
+
+    def delete_links(self, space: str, article_ids: Sequence[str] | None = None) -> int:
+        """Drop the links with either end in these articles (all the space's links without ids)."""
+        with self._transaction():
+            if article_ids is None:
+                return self._db.execute("DELETE FROM links WHERE space=?", (space,)).rowcount
+            gone = 0
+            for article_id in sorted(set(article_ids)):
+                for statement in DELETE_LINKS:
+                    gone += self._db.execute(statement, (space, article_id)).rowcount
+            return gone
 
     def _add_claim_words(self, claims: Sequence[tuple[str, int, Claim]]) -> None:
         """Index each ``(space, seq, claim)`` under every word its speaker is called by."""
@@ -427,6 +460,7 @@ class SqliteCatalogue(SqlCatalogue):
             self._unindex(space, "NOT EXISTS (SELECT 1 FROM articles a WHERE a.space=c.space AND a.id=c.article_id)", ())
             gone = sum(db.execute(f"DELETE {orphans(t)}", (space,)).rowcount for t in ("sentences", "chunks", "claims"))
             db.execute(f"DELETE {orphans('claim_words')}", (space,))
+            gone += db.execute(f"DELETE {ORPHAN_LINKS}", (space,)).rowcount
             if gone:
                 self._bump(space)
         return gone
