@@ -24,6 +24,7 @@ from rag.engine import ANSWER_FAILED, Engine  # noqa: E402
 from rag.filters import FilterError, Filters, ledger as filtered_ledger  # noqa: E402
 from rag.types import STANCES, Answer, DeltaEvent, DoneEvent, NoticeEvent, StatementEvent  # noqa: E402
 from ui.chat_desk import Exports, article_choices, filters_from, ledger_downloads, source_choices  # noqa: E402
+from ui.chat_speakers import speakers_tab  # noqa: E402
 from ui.chat_render import LedgerRow, cite_link, escape, h, ledger_html, render_answer  # noqa: E402,F401 - re-exported
 
 log = logging.getLogger("whosaid.chat")
@@ -193,7 +194,10 @@ def build_chat(engine_for: Callable[[str | None], Engine], max_chars: int) -> gr
                 ledger_inputs = [stance, speaker, *ledger_filters]
                 go.click(ledger, ledger_inputs, [table, downloads])
                 demo.load(ledger, ledger_inputs, [table, downloads])
+            with gr.Tab("Speakers"):
+                speaker_outputs, load_speakers = speakers_tab(engine_for, PANEL.format(id="whosaid-timeline-article"))
         demo.load(pickers, None, [ask_filters[0], ask_filters[3], ledger_filters[0], ledger_filters[3]])
+        demo.load(load_speakers, None, speaker_outputs)
     return demo
 
 
