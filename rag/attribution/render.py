@@ -23,9 +23,15 @@ def claim_line(claim: Claim, markers: str = "", quote: Callable[[str], str] = st
     """``speaker — stance (cue) — content [n][m]``: one line of an attribution answer (the cue is left
     out when it reads as the stance already: "— did not deny —"). ``quote`` wraps the article's own
     words (speaker, cue, party, content), as the LLM prompt does to keep them data."""
+    line = f"{quote(speaker_phrase(claim))} — {said_phrase(claim, quote)}"
+    return f"{line} {markers}".rstrip()
+
+
+def said_phrase(claim: Claim, quote: Callable[[str], str] = str) -> str:
+    """``stance (cue) — content``: a claim without its speaker, for a view that groups claims by speaker
+    (the chat's attribution answers)."""
     party = ""
     if claim.other_party:
         party = f"; quoting {quote(claim.other_party)}" if claim.stance == "quote" else f" {quote(claim.other_party)}"
     cue = "" if claim.cue.lower() == claim.reads and not party else f" ({quote(claim.cue)}{party})"
-    line = f"{quote(speaker_phrase(claim))} — {claim.reads}{cue} — {quote(claim.content)}"
-    return f"{line} {markers}".rstrip()
+    return f"{claim.reads}{cue} — {quote(claim.content)}"

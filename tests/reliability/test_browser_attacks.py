@@ -103,14 +103,16 @@ CHAT_SHOWS = [
     BY_ID["xss-links"]["title"],
     BY_ID[QUOTE_ID]["title"],
 ]
-#: ... and in the ledger ("Who said what", stance any): speaker, mention, content, article id.
+#: ... and in the ledger ("Who said what", stance any): speaker, mention, content, article title and source.
 LEDGER_SHOWS = [
     "The Quillmark lab <script>window.__xss=1</script>",
     '<img src=x onerror="window.__xss=8"> Brandt',
     '<b onmouseover="window.__xss=7">We deny it</b>',
     'that the <img src=x onerror="window.__xss=9"> Tessaly depot was closed',
     "<svg/onload=window.__xss=3> the crossing would reopen",
-    QUOTE_ID,
+    BY_ID[QUOTE_ID]["title"],
+    BY_ID["xss-script"]["title"],
+    BY_ID["xss-script"]["source"],
 ]
 
 #: Every element or attribute the corpus could create if it were parsed as HTML or Markdown; runs in

@@ -343,7 +343,7 @@ def ask_everywhere(rig: Rig, question: str, replies: Callable[[], list], history
         # the chat passes the conversation as its (escaped) messages; it rewrites with the last turns
         messages = [{"role": role, "content": text} for role, text in history]
         view = View("chat")
-        for history_out, _ in rig.chat["respond"](question, messages):
+        for history_out, *_ in rig.chat["respond"](question, messages):
             view.chat.append(history_out[-1]["content"])
         return view
 
@@ -700,7 +700,7 @@ def test_chat_streams_only_citations_the_answer_keeps(path: str, store: Store, t
     shown = numbering(store, canary.question)
     legit, planted = locate(canary, shown, truth)
     server.push(compromised_reply(path, canary, legit, planted, bad_marker(shown)))
-    messages = [out[-1]["content"] for out, _ in chat["respond"](canary.question, [])]
+    messages = [out[-1]["content"] for out, *_ in chat["respond"](canary.question, [])]
     links = [re.findall(r"\(#cite/([^)]+)\)", m) for m in messages]
     kept = set(links[-1])
     problems = [f"chat: while streaming, {m!r} links #cite/{x}, which the final answer does not cite"
