@@ -260,6 +260,10 @@ def test_cli_timeline_and_links(store, tmp_path) -> None:
     rows = [json.loads(line) for line in run("claims", "--speaker", "lena horvath", "--timeline", "--json").stdout.splitlines()]
     assert [r["published"] for r in rows] == ["2026-03-04", "2026-03-04", "2026-03-10"] and rows[0]["links"][0]["to"]["source"]
     assert run("claims", "--speaker", "Nobody", "--timeline").returncode == 1
+    speakers = [json.loads(line) for line in run("speakers", "--json").stdout.splitlines()]
+    assert speakers[0] == {"key": "lena horvath", "name": "Lena Horvath", "claims": 3, "articles": 2, "first": "2026-03-04", "last": "2026-03-10"}
+    assert [json.loads(line) for line in run("speakers", "--json", "--offset", "1").stdout.splitlines()] == speakers[1:]
+    assert run("speakers").stdout.splitlines()[0].startswith("Lena Horvath") and "[lena horvath]" in run("speakers").stdout
     listed = [json.loads(line) for line in run("links", "--json").stdout.splitlines()]
     assert {(x["kind"], x["from"]["article_id"], x["to"]["article_id"]) for x in listed} == {(k, a, b) for k, a, _, b, _ in EXPECTED}
     rebuilt = run("links", "--rebuild")

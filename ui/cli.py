@@ -364,13 +364,38 @@ def _timeline(speaker: str | None, home: Path | None, collection: str | None, as
     typer.echo(f"{speaker_phrase(entries[0].claim) if entries else key} · {len(entries)} claim{'s' * (len(entries) != 1)}, in date order")
     for e in entries:
         c = e.claim
-        typer.echo(f"{e.published or '(no date)':<10}  {e.source[:22]:<22}  {c.reads:<14}  {c.content[:80]}  ({c.article_id}:{c.sentence_indexes[0]})")
+        typer.echo(f"{e.published or '(no date)':<10}  {e.source[:22]:<22}  {c.reads:<17}  {c.content[:80]}  ({c.article_id}:{c.sentence_indexes[0]})")
         for x in e.links:
             mine = (x.from_article, x.from_seq) == (c.article_id, e.seq)
             other = (x.to_source, x.to_published, x.to_article, x.to_sentence, x.to_text) if mine else (
                 x.from_source, x.from_published, x.from_article, x.from_sentence, x.from_text)
             arrow = f"{x.kind} ->" if mine else f"<- {x.kind} by {x.from_claim.speaker if x.from_claim else '?'}"
             typer.echo(f"{'':<12}{arrow} {other[0]}, {other[1] or '(no date)'} ({other[2]}:{other[3]}): {other[4][:100]}")
+
+
+@app.command()
+def speakers(
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Most speakers listed")] = 50,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many (the next page)")] = 0,
+    collection: Collection = None,
+    home: Home = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per speaker per line")] = False,
+) -> None:
+    """The collection's named speakers, most claims first, a page at a time: the keys and names that
+    `claims --speaker X --timeline` takes (as GET /api/speakers lists them)."""
+    from rag.attribution.timeline import speakers as page
+
+    store = _store(home, collection)
+    try:
+        rows = page(store, limit, offset)
+    finally:
+        store.close()
+    for r in rows:
+        if as_json:
+            typer.echo(json.dumps(r.to_json_dict(), ensure_ascii=False))
+        else:
+            span = f"{r.first} .. {r.last}" if r.first else "(no dates)"
+            typer.echo(f"{r.name[:30]:<30}  {r.claims:>5} claims  {r.articles:>4} articles  {span}  [{r.key}]")
 
 
 @app.command()
