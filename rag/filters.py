@@ -6,9 +6,9 @@ Retrieval then searches only inside the scope (see :meth:`rag.retrieve.HybridSea
 so a filter that leaves 3 articles out of 10^5 still returns the best sentences of those 3; the
 ledger reads only the scope's claims. An empty scope answers "No articles match the filters (...)".
 
-Dates: ``Article.published`` is stored as the source gave it (ISO from a dateline or a feed, "4/5/2017"
-in FA-KES, "Wed, 05 Apr 2017" in an RSS item). :func:`iso_day` is the one place a published date
-is read into an ISO day, for comparison only; an article whose date cannot be read is left out by
+Dates: :func:`iso_day` is the one place a published date is read into an ISO day. Loaders store that
+day when they can read one (a dateline, a feed item, FA-KES's "4/5/2017"), else the text as given, which
+is read again here for comparison; an article whose date cannot be read is left out by
 any date filter (fail safe: a filter the reader set is never silently widened).
 """
 
