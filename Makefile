@@ -59,6 +59,8 @@ bench: install
 	$(BIN)/python bench/chat_latency.py
 	$(BIN)/python bench/baseline_naive.py
 	$(BIN)/python bench/inputs.py
+	$(BIN)/python bench/links.py
+	$(BIN)/python bench/filters.py
 	$(BIN)/python bench/split.py
 	$(BIN)/python bench/reliability.py
 	$(BIN)/python bench/naive_ingest.py --limit 300
