@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from ingest.loaders import Loaded, LoadError, slug
+from ingest.loaders import Loaded, LoadError, extract_page, slug
 from ingest.web import Fetched, FetchError, client, fetch, is_url
 from rag.settings import IngestSettings
 from rag.types import Article
@@ -161,10 +161,7 @@ def url_list(text: str) -> list[tuple[int, str]] | None:
 
 def page_article(url: str, html: bytes | str) -> Article | str:
     """The article trafilatura finds in a page's HTML, or why there is none."""
-    import trafilatura
-
-    doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False, favor_precision=True)
-    data = doc.as_dict() if doc is not None and hasattr(doc, "as_dict") else (doc or {})
+    data = extract_page(html, url)
     body = (data.get("text") or "").strip()
     if not body:
         return "no article text found in the page"

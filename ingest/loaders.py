@@ -216,12 +216,19 @@ def load_md(path: Path, text: str) -> Iterator[Loaded | LoadError]:
     yield Loaded(Article(id=slug(path.stem), title=title, source=source, published=published, text=body), str(path))
 
 
-def load_html(path: Path, text: str) -> Iterator[Loaded | LoadError]:
-    """Main text, title, date and canonical URL extracted by trafilatura."""
+def extract_page(html: bytes | str, url: str | None = None) -> dict[str, Any]:
+    """trafilatura's main text and metadata of a page (``text``, ``title``, ``sitename``, ``date``,
+    ``url``), as a dict; empty when it finds nothing. One home for the options HTML files and fetched
+    pages are read with."""
     import trafilatura
 
-    doc = trafilatura.bare_extraction(text, with_metadata=True, include_comments=False, favor_precision=True)
-    data = doc.as_dict() if doc is not None and hasattr(doc, "as_dict") else (doc or {})
+    doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False, favor_precision=True)
+    return doc.as_dict() if doc is not None and hasattr(doc, "as_dict") else (doc or {})
+
+
+def load_html(path: Path, text: str) -> Iterator[Loaded | LoadError]:
+    """Main text, title, date and canonical URL extracted by trafilatura."""
+    data = extract_page(text)
     body = (data.get("text") or "").strip()
     if not body:
         yield LoadError(str(path), None, "no article text found in the HTML")

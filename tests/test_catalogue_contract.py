@@ -557,7 +557,7 @@ def test_speaker_counts_timeline_and_placed_claims(cat, space) -> None:
     assert cat.speaker_timeline(space, []) == []
     assert [(n, c.stance) for n, c in cat.placed_claims(space, ["port", "rail"])] == [(0, "deny"), (1, "say"), (0, "confirm")]
     assert [(n, c.article_id) for n, c in cat.placed_claims(space, ["port", "rail"], stances=["say"])] == [(1, "port")]
-    assert cat.published(space, ["port", "later", "nope"]) == {"port": ("Wire", "2026-03-01"), "later": ("Ledger", "2026-03-09")}
+    assert {i: (src, pub) for i, _, src, _, pub in cat.article_meta(space, ["port", "later", "nope"])} == {"port": ("Wire", "2026-03-01"), "later": ("Ledger", "2026-03-09")}
 
 
 def test_a_schema_6_catalogue_gains_pages_and_links_and_keeps_its_articles(cat, kind, space, tmp_path, request) -> None:

@@ -127,7 +127,7 @@ class Linker:
             cat = self.store.catalogue
             for seq, c in cat.placed_claims(self.store.space, missing):
                 self._claims[c.article_id].append((seq, c))
-            self._meta.update(cat.published(self.store.space, missing))
+            self._meta.update((i, (source, published)) for i, _, source, _, published in cat.article_meta(self.store.space, missing))
 
     def _neighbour_windows(self, vectors: Sequence[np.ndarray], texts: Sequence[str], exclude: str) -> list[dict[str, list[tuple[int, int]]]]:
         """Per query, the ``(first, last)`` windows of the nearest chunks (by meaning, and by words when a

@@ -204,10 +204,6 @@ class Catalogue(Protocol):
         """Stored links, each with both sentences, their articles' metadata and the claims at each end."""
         ...
 
-    def published(self, space: str, article_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
-        """``id -> (source, published)`` of these articles."""
-        ...
-
     def placed_claims(self, space: str, article_ids: Sequence[str], stances: Sequence[str] | None = None) -> list[tuple[int, Claim]]:
         """``(seq, claim)`` of the claims (of ``stances``) in these articles, in ledger order."""
         ...

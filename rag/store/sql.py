@@ -494,16 +494,6 @@ class SqlCatalogue(ABC):
         found = dict(self._placed_claims(space, places))
         return [found[p] for p in places if p in found]
 
-    def published(self, space: str, article_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
-        """``id -> (source, published)`` of these articles (unknown ids left out)."""
-        out: dict[str, tuple[str, str]] = {}
-        with self._reading() as run:
-            for part in self._batches(sorted(set(article_ids))):
-                where, args = self._any("id", part)
-                out.update((i, (src, pub)) for i, src, pub in run(f"SELECT id, source, published FROM articles WHERE space=? AND {where}",
-                                                                  (space, *args)))
-        return out
-
     def links(
         self, space: str, *, article_ids: Sequence[str] | None = None, to_articles: Sequence[str] | None = None,
         kinds: Sequence[str] | None = None, limit: int | None = None, offset: int = 0,
