@@ -19,7 +19,7 @@ import io
 import json
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from rag.filters import ArticleMeta, iso_day
+from rag.filters import ArticleMeta, articles_meta, iso_day
 from rag.types import Answer, Claim
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def ledger_rows(store: "Store", claims: Sequence[Claim], meta: dict[str, Article
     """One row per claim with its article's title, source, date and url and its sentences' text
     (read in batches: one statement per 200 articles' sentences)."""
     if meta is None:  # only the claims' articles
-        meta = {r[0]: ArticleMeta(*r) for r in store.catalogue.article_meta(store.space, sorted({c.article_id for c in claims}))}
+        meta = articles_meta(store, (c.article_id for c in claims))
     wanted = sorted({(c.article_id, i) for c in claims for i in c.sentence_indexes})
     rows = store.catalogue.window_sentences(store.space, [(a, i, i) for a, i in wanted], store.embedder.dim)
     text = {(s.article_id, s.index): s.text for s, _, _, _ in rows}

@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -191,6 +191,12 @@ class Scope:
 
     def no_match(self) -> str:
         return f"No articles match the filters ({self.filters.describe()})."
+
+
+def articles_meta(store: "Store", ids: Iterable[str]) -> dict[str, ArticleMeta]:
+    """Metadata of just these articles (an answer's, a page of the ledger's), read by id: what an export
+    or a rendered answer needs, without the whole collection's table."""
+    return {r[0]: ArticleMeta(*r) for r in store.catalogue.article_meta(store.space, sorted(set(ids)))}
 
 
 class FilterResolver:

@@ -21,7 +21,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from rag.engine import ANSWER_FAILED, Engine  # noqa: E402
-from rag.filters import FilterError, Filters, ledger as filtered_ledger  # noqa: E402
+from rag.filters import FilterError, Filters, articles_meta, ledger as filtered_ledger  # noqa: E402
 from rag.types import STANCES, Answer, DeltaEvent, DoneEvent, NoticeEvent, StatementEvent  # noqa: E402
 from ui.chat_desk import Exports, article_choices, filters_from, ledger_downloads, source_choices  # noqa: E402
 from ui.chat_speakers import speakers_tab  # noqa: E402
@@ -40,14 +40,13 @@ LEDGER_ROWS = 500
 
 
 def articles_by_id(engine: Engine, ids: Iterable[str]) -> dict[str, Any]:
-    """Title, source, date and URL of each article (``rag.filters.ArticleMeta``, read once per collection
-    generation). A failed read shows the answer without the metadata rather than no answer."""
+    """Title, source, date and URL of each of these articles (``rag.filters.ArticleMeta``, read by id). A
+    failed read shows the answer without the metadata rather than no answer."""
     try:
-        table = engine.filters.articles()
+        return articles_meta(engine.store, ids)
     except Exception:  # noqa: BLE001
         log.exception("reading article metadata failed")
         return {}
-    return {i: table[i] for i in dict.fromkeys(ids) if i in table}
 
 
 def ledger_view(engine: Engine, stance: str | None, filters: Filters | None, limit: int = LEDGER_ROWS) -> tuple[str, int]:

@@ -230,10 +230,9 @@ def ask(
             elif isinstance(event, NoticeEvent):
                 typer.echo(f"\nnotice: {event.text}", err=True)
         if export in ("csv", "jsonl"):  # the cited articles' source and date
-            from rag.filters import ArticleMeta
+            from rag.filters import articles_meta
 
-            cited = sorted({c.article_id for c in answer.citations}) if answer is not None else []
-            meta = {r[0]: ArticleMeta(*r) for r in store.catalogue.article_meta(store.space, cited)}
+            meta = articles_meta(store, (c.article_id for c in answer.citations) if answer is not None else ())
     except Exception as e:  # noqa: BLE001 - one clear line, never a traceback
         _die(f"could not answer the question ({type(e).__name__}: {str(e)[:200]})", 1)
     finally:

@@ -168,8 +168,9 @@ def create_app(
             return JSONResponse({"detail": ANSWER_FAILED}, status_code=500)
         if format != "json":
             from rag.export import answer_csv, answer_jsonl
+            from rag.filters import articles_meta
 
-            meta = engine.filters.articles()
+            meta = articles_meta(engine.store, (c.article_id for c in answer.citations))
             return export_response((answer_csv if format == "csv" else answer_jsonl)(answer, meta), format, "whosaid-answer")
         return JSONResponse(answer.to_json_dict())
 
@@ -226,7 +227,7 @@ def create_app(
         if format != "json":
             from rag import export as out
 
-            table = out.ledger_rows(engine.store, [directory.display(c) for g in groups for c in g.claims], engine.filters.articles())
+            table = out.ledger_rows(engine.store, [directory.display(c) for g in groups for c in g.claims])
             if format == "jsonld":
                 return export_response(json.dumps(out.claim_reviews(table), ensure_ascii=False), format, "whosaid-claims")
             return export_response((out.claims_csv if format == "csv" else out.claims_jsonl)(table), format, "whosaid-claims")
