@@ -145,3 +145,19 @@ def test_speaker_list_and_links_are_escaped() -> None:
     assert out.startswith('<span class="link denies"><span class="kind">denies →</span>') and "(&lt;img" in out
     back = _link_html(link, 'b"><img>', 3, {("a", 1): Sentence(article_id="a", index=1, text="t", start=0, end=4)})
     assert "← denied by" in back and 'href="#cite/a/0/4"' in back
+
+
+def test_ledger_show_button_is_off_until_the_first_ledger_arrives() -> None:
+    """The page's unfiltered ledger read must not land after (and overwrite) a quick filtered one, so
+    Show starts disabled, is turned off while a read runs, and is turned on after each read, ended or failed."""
+    from ui.chat import build_chat
+
+    blocks = build_chat(lambda collection: None, 500)
+    go = next(b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "whosaid-ledger-show")
+    assert go.interactive is False
+    ledger = [i for i, f in blocks.fns.items() if f.name == "ledger"]
+    assert len(ledger) == 2  # the page load and the Show click
+    to_button = [f for f in blocks.fns.values() if any(o._id == go._id for o in f.outputs)]
+    enables = [f for f in to_button if f.trigger_after in ledger and not f.trigger_only_on_success]
+    assert len(enables) == 2 and all(f.fn().interactive is True for f in enables)
+    assert any(f.targets == [(go._id, "click")] and f.fn().interactive is False for f in to_button)

@@ -182,7 +182,7 @@ def build_chat(engine_for: Callable[[str | None], Engine], max_chars: int) -> gr
                     stance = gr.Dropdown(["any", *STANCES], value="deny", label="Stance", elem_id="whosaid-stance", min_width=120)
                     speaker = gr.Textbox("", label="Speaker", placeholder="Reyland", elem_id="whosaid-speaker", min_width=160,
                                          max_lines=1)
-                    go = gr.Button("Show", elem_id="whosaid-ledger-show", min_width=100)
+                    go = gr.Button("Show", elem_id="whosaid-ledger-show", min_width=100, interactive=False)
                 ledger_filters = filter_controls("whosaid-l", speaker=False)
                 downloads = gr.HTML(elem_id="whosaid-ledger-downloads")
                 with gr.Row(equal_height=False):  # under ~900 px the panel wraps below the table and opens as a sheet
@@ -191,8 +191,12 @@ def build_chat(engine_for: Callable[[str | None], Engine], max_chars: int) -> gr
                     with gr.Column(scale=2, min_width=300, elem_classes=["whosaid-side"]):
                         gr.HTML(PANEL.format(id="whosaid-ledger-article"))
                 ledger_inputs = [stance, speaker, *ledger_filters]
-                go.click(ledger, ledger_inputs, [table, downloads])
-                demo.load(ledger, ledger_inputs, [table, downloads])
+                # The button is off while a ledger is being read, the page's first one included: a slow
+                # unfiltered read finishing after a quick filtered one would otherwise overwrite it.
+                busy, ready = (lambda: gr.Button(interactive=False)), (lambda: gr.Button(interactive=True))
+                go.click(busy, None, go, queue=False, api_visibility="private").then(
+                    ledger, ledger_inputs, [table, downloads]).then(ready, None, go, queue=False, api_visibility="private")
+                demo.load(ledger, ledger_inputs, [table, downloads]).then(ready, None, go, queue=False, api_visibility="private")
             with gr.Tab("Speakers"):
                 speaker_outputs, load_speakers = speakers_tab(engine_for, PANEL.format(id="whosaid-timeline-article"))
         demo.load(pickers, None, [ask_filters[0], ask_filters[3], ledger_filters[0], ledger_filters[3]])
