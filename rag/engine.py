@@ -41,7 +41,7 @@ class Engine:
         self.search = HybridSearch(store)
         self.filters = FilterResolver(store)
         settings = store.settings
-        self.attribution = AttributionAnswerer(store, load_lexicon(settings.claims.lexicon), settings.attribution)
+        self.attribution = AttributionAnswerer(store, load_lexicon(settings.claims.lexicon), settings.attribution, self.filters)
         self.answerer = answerer or extractive_answerer(store.settings.answer)
         self.chat_model = chat_model
         self.llm = llm or store.settings.llm

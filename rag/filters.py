@@ -18,7 +18,7 @@ import calendar
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Iterable, Sequence
 
@@ -33,6 +33,18 @@ if TYPE_CHECKING:
 _ISO = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
 _ISO_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ]|$)")
+
+
+#: A date as a question writes it: "May 1, 2026", "1 May 2026", "April 2026", "March", "2026", "2026-04-28".
+#: The one home of month names; :func:`day_window` reads what this matches.
+MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
+_MONTH = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
+DATE_TEXT = (rf"(?:{_MONTH}\s+{_DAY}(?:,?\s+\d{{4}})?|{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?|{_MONTH}(?:,?\s+\d{{4}})?"
+             r"|\d{4}(?:-\d{2}(?:-\d{2})?)?)")
+_DATE_PARTS = re.compile(rf"^(?:(?P<m1>{_MONTH})\s+(?P<d1>{_DAY})|(?P<d2>{_DAY})\s+(?:of\s+)?(?P<m2>{_MONTH})|(?P<m3>{_MONTH}))(?:,?\s+(?P<y>\d{{4}}))?$", re.I)
+#: How a question bounds a date or an event's day (``day_bounds``): "before" and "after" exclude it.
+WHEN_WORDS = ("before", "after", "since", "from", "until", "till", "by", "in", "during", "on")
 
 
 class FilterError(ValueError):
@@ -118,6 +130,58 @@ def make_filters(
     if since and until and _bound(since, "since", False) > _bound(until, "until", True):
         raise FilterError(f"since ({since}) is after until ({until})")
     return Filters(sources=list(sources), since=since or "", until=until or "", articles=list(articles), speaker=speaker or "")
+
+
+def day_window(text: str, anchor: str = "") -> tuple[str, str] | None:
+    """The first and last ISO day a date written in a question covers: "May 1, 2026" one day, "April
+    2026" a month, "2026" a year; None when it is no date. A month or a day without a year is the
+    latest one that began on or before ``anchor`` (an ISO day: the collection's last article day, so
+    "since March" asked of an archive means that archive's last March; today when no anchor)."""
+    text = " ".join(text.replace(",", " ").split()).strip(". ")
+    if _ISO.match(text):
+        try:
+            return _bound(text, "date", end=False), _bound(text, "date", end=True)
+        except FilterError:
+            return None
+    m = _DATE_PARTS.match(text)
+    if not m:
+        return None
+    name = (m["m1"] or m["m2"] or m["m3"]).lower().rstrip(".")
+    month = next(i for i, full in enumerate(MONTHS, start=1) if full.startswith(name[:3]))
+    day = m["d1"] or m["d2"]
+    d = int(re.sub(r"\D", "", day)) if day else None
+    if m["y"]:
+        year = int(m["y"])
+    else:
+        top = date.fromisoformat(anchor) if _ISO_PREFIX.match(anchor or "") else date.today()
+        year = top.year if (month, d or 1) <= (top.month, top.day) else top.year - 1
+    try:
+        first = date(year, month, d or 1)
+    except ValueError:
+        return None
+    last = first if d else date(year, month, calendar.monthrange(year, month)[1])
+    return first.isoformat(), last.isoformat()
+
+
+def day_bounds(word: str, first: str, last: str) -> tuple[str, str]:
+    """Inclusive ISO bounds ("" for open) of the days a question's "before/after/since/until/in X"
+    allows, X covering ``first``..``last``: "before" ends the day before X starts and "after" starts the
+    day after X ends (a same-day article may come before or after: fail safe, it is left out)."""
+    word = word.lower()
+    if word == "before":
+        return "", (date.fromisoformat(first) - timedelta(days=1)).isoformat()
+    if word == "after":
+        return (date.fromisoformat(last) + timedelta(days=1)).isoformat(), ""
+    if word in ("since", "from"):
+        return first, ""
+    if word in ("until", "till", "by"):
+        return "", last
+    return first, last
+
+
+def in_range(day: str, lo: str, hi: str) -> bool:
+    """Is the ISO day within the inclusive bounds ("" for open)? A day that cannot be read is not."""
+    return bool(day) and (not lo or lo <= day) and (not hi or day <= hi)
 
 
 @lru_cache(maxsize=1 << 14)
@@ -237,9 +301,8 @@ class FilterResolver:
             ids = set(filters.articles) & set(table) if filters.articles else set(table)
             if wanted:
                 ids = {a for a in ids if table[a].source.strip().casefold() in wanted}
-            if filters.since or filters.until:
-                lo, hi = filters.since or "0000-00-00", filters.until or "9999-99-99"
-                ids = {a for a in ids if (d := table[a].day) and lo <= d <= hi}  # no readable date: left out
+            if filters.since or filters.until:  # no readable date: left out
+                ids = {a for a in ids if in_range(table[a].day, filters.since, filters.until)}
         claims = None
         if filters.speaker:
             claims = speaker_claims(self.store, filters.speaker, lookup)
@@ -281,4 +344,5 @@ def ledger(store: "Store", filters: Filters | None, stance: str | None = None, r
     return cat.claims(space, stance=stance, article_ids=sorted(scope.articles))
 
 
-__all__ = ["ArticleMeta", "FilterError", "FilterResolver", "Filters", "Scope", "iso_day", "ledger", "make_filters", "speaker_claims"]
+__all__ = ["ArticleMeta", "DATE_TEXT", "FilterError", "FilterResolver", "Filters", "MONTHS", "Scope", "WHEN_WORDS", "day_bounds", "day_window",
+           "in_range", "iso_day", "ledger", "make_filters", "speaker_claims"]

@@ -27,7 +27,7 @@ from rag.attribution.render import claim_line, speaker_phrase
 from rag.attribution.speakers import SpeakerDirectory, SpeakerLookup, party_matches, speaker_matches, words
 from rag.attribution.topics import TopicMatcher
 from rag.citations import strip_markers
-from rag.filters import Scope
+from rag.filters import ArticleMeta, FilterResolver, Filters, Scope, day_bounds, day_window, in_range, iso_day
 from rag.settings import AttributionSettings
 from rag.store import Store
 from rag.types import STANCES, Candidate, Claim, Link, sentence_index
@@ -53,24 +53,23 @@ class LedgerAnswer:
     documents: list[str] = field(default_factory=list)
 
 
-_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
-
-
 def _in_month(day: str, asked: str) -> bool:
-    """Is the ISO day in the asked month ("April", "April 2026")? A date that is no ISO day is not."""
-    name, _, year = asked.lower().partition(" ")
-    if name not in _MONTHS or len(day) < 7 or not day[:4].isdigit():
-        return False
-    return day[5:7] == f"{_MONTHS.index(name) + 1:02d}" and (not year or day[:4] == year.strip())
+    """Is the published day in the asked month ("April", "April 2026"; a month without a year: any
+    year's)? A date that cannot be read is not."""
+    day = iso_day(day)
+    window = day_window(asked, anchor=day) if day else None  # anchored on the day: its own year's April, or the one before
+    return window is not None and in_range(day, *window)
 
 
 class AttributionAnswerer:
     """Answers recognised attribution questions from the ledger of one store."""
 
-    def __init__(self, store: Store, lexicon: Lexicon, settings: AttributionSettings) -> None:
+    def __init__(self, store: Store, lexicon: Lexicon, settings: AttributionSettings, resolver: FilterResolver | None = None) -> None:
         self.store = store
         self.lexicon = lexicon
         self.settings = settings
+        #: the articles' days, for "since May 1" and "before the Ledger reported ..." (the engine's, shared)
+        self.resolver = resolver or FilterResolver(store)
         self.topics = TopicMatcher(store, lexicon, settings)
         self._directory: tuple[int, SpeakerDirectory] | None = None
         self._articles: tuple[int, list[tuple[str, str, str]]] | None = None
@@ -182,6 +181,19 @@ class AttributionAnswerer:
             return self._answered(query)
         if query.earlier:
             return self._turned(query)
+        if not query.when[0]:
+            return self._ledger(query, scope)
+        dated = self._dated(query, scope)
+        if isinstance(dated, LedgerAnswer):
+            return dated
+        scope, lead = dated
+        found = self._ledger(query, scope)
+        if not found.abstained and not found.documents:
+            found.text = f"{lead}\n{found.text}"
+        return found
+
+    def _ledger(self, query: AttributionQuery, scope: Scope | None) -> LedgerAnswer:
+        """The answer from the claims inside ``scope`` (every claim without one)."""
         speakers = self.speakers()
         if query.speaker and query.stance == "say" and not speakers.exists(query.speaker):
             documents = self._documents(query.speaker)
@@ -212,16 +224,74 @@ class AttributionAnswerer:
             return self._answer(query, negated, self.not_found(query))
         return LedgerAnswer(query, text=self.not_found(query), abstained=True)
 
+    def _dated(self, query: AttributionQuery, scope: Scope | None) -> tuple[Scope, str] | LedgerAnswer:
+        """The scope narrowed to the articles published when the question asks ("since May 1, 2026",
+        "in April", "before the Ledger reported it was cracked"), with the answer's first line saying
+        which days those are; an abstention when the event is not found or no article falls inside,
+        never an answer from outside the asked time."""
+        word, text = query.when
+        table = self.resolver.articles()
+        days = sorted(d for m in table.values() if (d := m.day))
+        if query.event[0]:
+            event = self._event(*query.event, query.topic)
+            if event is None:
+                said = plain_text(strip_markers(text))
+                return LedgerAnswer(query, abstained=True, text=f"The articles do not say when {said}, so nothing can be placed {word} it.")
+            day, meta = event
+            lo, hi = day_bounds(word, day, day)
+            anchor = f" ({meta.source or 'an article'} reported it on {day}, in “{meta.title or meta.id}”)"
+        else:
+            window = day_window(text, days[-1] if days else "")
+            if window is None:  # the parser's date pattern and this reader disagree: never widen the question
+                return LedgerAnswer(query, abstained=True, text=f"whosaid cannot read the date {plain_text(strip_markers(text))!r}.")
+            lo, hi = day_bounds(word, *window)
+            anchor = ""
+        ids = frozenset(a for a, m in table.items() if in_range(m.day, lo, hi))  # an article with no readable date: left out
+        if scope is not None and scope.articles is not None:
+            ids &= scope.articles
+        claims = None if scope is None or scope.speaker_claims is None else [c for c in scope.speaker_claims if c.article_id in ids]
+        if not ids:
+            return LedgerAnswer(query, text=self.not_found(query), abstained=True)
+        span = (f"on {lo}" if lo == hi else f"from {lo} to {hi}") if lo and hi else f"on or after {lo}" if lo else f"on or before {hi}"
+        return Scope(scope.filters if scope is not None else Filters(), ids, claims), f"From articles published {span}{anchor}:"
+
+    def _event(self, who: str, what: str, topic: str) -> tuple[str, ArticleMeta] | None:
+        """The day an event was first reported ("the Ledger" / "it was cracked", about "the breakwater"):
+        the earliest dated article of that outlet (else with that speaker's claims) with a passage that
+        holds the event's words and covers the topic's (its title counts). None when no article does."""
+        articles = self._by_source(who)
+        if not articles:
+            articles = sorted({c.article_id for c in self.speakers().matching(who, limit=self.settings.max_listed * 10, stances=STANCES)})
+        lexical = self.store.lexical()
+        own, about = lexical.terms(what), lexical.terms(topic)
+        if not articles or not own:
+            return None
+        hits = [i for i, _ in lexical.search(f"{what} {topic}", self.topics.PREFILTER, articles)]
+        titles = {aid: title for aid, title, _ in self._names()}
+        table = self.resolver.articles()
+        found = []
+        for chunk in self.store.catalogue.chunks(self.store.space, hits):
+            text = f"{titles.get(chunk.article_id, '')} {chunk.text}"
+            meta = table.get(chunk.article_id)
+            if meta is not None and meta.day and lexical.coverage(own, text) == 1.0 and (
+                    not about or lexical.coverage(about, text) >= self.settings.topic_coverage):
+                found.append((meta.day, meta))
+        return min(found, key=lambda x: (x[0], x[1].id)) if found else None
+
+    def _by_source(self, name: str) -> list[str]:
+        """Articles whose outlet the name words ("the Ledger" -> "Valdoria Ledger")."""
+        wanted = set(words(name)) - DOCUMENT_WORDS
+        return [aid for aid, _, source in self._names() if wanted and wanted <= set(words(source))]
+
     def _answered(self, query: AttributionQuery) -> LedgerAnswer:
         """"Who denied what the Valdoria Ledger reported?": the stored cross-article links
         (rag/attribution/links.py) whose answered sentence is in an article of that source, or is a
         claim by that speaker, and whose answering claim is of the asked stance family; each shown with
         both sentences, grouped by who answered. No such link: an abstention, never a guess."""
         cat, space = self.store.catalogue, self.store.space
-        wanted = set(words(query.reporter)) - DOCUMENT_WORDS
-        by_source = [aid for aid, _, source in self._names() if wanted and wanted <= set(words(source))]
+        by_source = self._by_source(query.reporter)
         by_speaker: list[Claim] = []
-        if not by_source and wanted:
+        if not by_source and set(words(query.reporter)) - DOCUMENT_WORDS:
             by_speaker = self.speakers().matching(query.reporter, limit=self.settings.max_listed * 10, stances=STANCES)
         targets = by_source or sorted({c.article_id for c in by_speaker})
         stances = self.lexicon.accepted(query.stance)
@@ -336,6 +406,8 @@ class AttributionAnswerer:
         what = f"anything {query.about} {topic}" if query.about else topic or "anything"
         if party:
             what = f"{party} as saying {what}" if query.stance == "quote" else f"{what} to {party}"
+        if query.when[0]:
+            what += f" {query.when[0]} {plain_text(strip_markers(query.when[1]))}"
         if query.negated:
             return f"The articles do not report that {who} did not {lemma} {what}."
         return f"The articles do not report that {who} {self.lexicon.past(lemma)} {what}."

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rag.attribution.lexicon import Lexicon
+from rag.filters import DATE_TEXT, WHEN_WORDS
 
 # What a question may add after the verb without naming a topic.
 NO_TOPIC = re.compile(r"^\s*(?:what|anything|something|it|this|that|whom|to whom|and to whom|and what|,|\s)*$", re.I)
@@ -53,6 +54,11 @@ class AttributionQuery:
     earlier: str = ""
     #: "in April" / "in May 2026" of such a question: when the earlier and the later claim were published
     months: tuple[str, str] = ("", "")
+    #: when the asked claims were published: ("since", "May 1, 2026"), ("in", "April 2026"), ("before",
+    #: "the Ledger reported it was cracked"); the answer keeps the articles of those days only
+    when: tuple[str, str] = ("", "")
+    #: with an event for ``when``: who reported it and what ("the Ledger", "it was cracked")
+    event: tuple[str, str] = ("", "")
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,8 @@ class _Patterns:
     turned_who: re.Pattern[str]
     turned_what: re.Pattern[str]
     answered_own: re.Pattern[str]
+    when_date: re.Pattern[str]
+    when_event: re.Pattern[str]
 
 
 @lru_cache(maxsize=8)
@@ -97,6 +105,10 @@ def _patterns(lexicon: Lexicon) -> _Patterns:
                                rf"(?:later\s+|then\s+|afterwards\s+|now\s+)?(?P<v2>{verbs}){WHEN.format('m2')}[?.!\s]*$", re.I),
         # "who denied the Valdoria Ledger's report?"
         answered_own=re.compile(rf"^\s*who\s+{aux}(?P<verb>{verbs})\s+(?P<reporter>.+?)['’]s?\s+(?:{REPORT_NOUNS})[?.!\s]*$", re.I),
+        # "... since May 1, 2026", "... in April 2026", "... before the Ledger reported it was cracked": when
+        when_date=re.compile(rf"^(?P<rest>.*?)[\s,]*\b(?P<word>{'|'.join(WHEN_WORDS)})\s+(?P<when>{DATE_TEXT})$", re.I),
+        when_event=re.compile(rf"^(?P<rest>.*?)[\s,]*\b(?P<word>(?i:before|after|since|until))\s+(?P<when>(?P<who>(?:(?i:the)\s+)?[A-Z][\w.'’-]*"
+                              rf"(?:\s+[A-Z][\w.'’-]*){{0,4}})\s+(?i:{verbs})\s+(?:that\s+)?(?P<what>\S.*?))$"),
         all_of=re.compile(rf"^\s*(?:list|show)(?:\s+me)?(?:\s+all)?(?:\s+the)?\s+(?P<noun>{nouns})\b(?:\s+(?:by|from)\s+(?P<speaker>.+?))?[?.!\s]*$", re.I),
     )
 
@@ -132,7 +144,8 @@ def parse(question: str, lexicon: Lexicon) -> AttributionQuery | None:
         entry = lexicon.nouns.get(noun) or lexicon.nouns.get(noun[:-1])
         if entry is None:
             return None
-        return AttributionQuery(stance=entry.stance, speaker=_speaker(m.group("speaker") or ""), verb=noun)
+        speaker, when, event = _when(m.group("speaker") or "", p)
+        return AttributionQuery(stance=entry.stance, speaker=_speaker(speaker), verb=noun, when=when, event=event)
     if m := p.what_was.match(q):
         entry = lexicon.question_verbs[_verb(m.group("verb"))]
         return AttributionQuery(stance=entry.stance, speaker=_speaker(m.group("speaker") or ""), verb=m.group("verb"))
@@ -146,7 +159,7 @@ def parse(question: str, lexicon: Lexicon) -> AttributionQuery | None:
             continue
         rest = m.group("rest") or ""
         to_whom = bool(TO_WHOM.search(rest))
-        rest = TO_WHOM.sub("", rest)
+        rest, when, event = _when(TO_WHOM.sub("", rest), p)
         party = ""
         if pm := PARTY.match(rest):
             party, rest = (pm.group("to") or pm.group("quoted")).strip(" ,"), pm.group("rest") or ""
@@ -157,9 +170,20 @@ def parse(question: str, lexicon: Lexicon) -> AttributionQuery | None:
         negated = bool(m.group("neg")) and not m.group("neg").strip().lower().startswith("ever")
         return AttributionQuery(
             stance=entry.stance, negated=negated, speaker=speaker, topic=topic, to_whom=to_whom,
-            yes_no=kind == "yes_no", verb=m.group("verb"), about=about, party=party,
+            yes_no=kind == "yes_no", verb=m.group("verb"), about=about, party=party, when=when, event=event,
         )
     return None
+
+
+def _when(text: str, p: _Patterns) -> tuple[str, tuple[str, str], tuple[str, str]]:
+    """The question's words without a trailing "since May 1, 2026" / "before the Ledger reported it was
+    cracked", and that qualifier as (word, date or event) and, for an event, (who, what)."""
+    text = text.rstrip(" ?.!")
+    if m := p.when_date.match(text):
+        return m.group("rest"), (m.group("word").lower(), m.group("when")), ("", "")
+    if m := p.when_event.match(text):
+        return m.group("rest"), (m.group("word").lower(), m.group("when")), (m.group("who"), m.group("what").strip(" ,"))
+    return text, ("", ""), ("", "")
 
 
 def _verb(text: str) -> str:
