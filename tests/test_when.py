@@ -126,8 +126,8 @@ def test_before_a_reported_event_answers_from_earlier_articles_and_names_the_eve
     before = desk.ask("What did the Harbour Authority say about the breakwater before the Ledger reported it was cracked?")
     assert not before.abstained and {c.article_id for c in before.claims} == {GOSSIP}
     assert {c.article_id for c in before.citations} == {GOSSIP} and "harbour gossip" in before.claims[0].content
-    assert before.text.splitlines()[0] == ("From articles published on or before 2026-04-27 (Valdoria Ledger reported it on 2026-04-28, "
-                                           "in “Kessel Breakwater Cracked During Dredging, Internal Report Shows”):")
+    assert before.text.splitlines()[0] == ("From articles published on or before 2026-04-27 (first reported on 2026-04-28, in "
+                                           "“Kessel Breakwater Cracked During Dredging, Internal Report Shows”, Valdoria Ledger):")
 
 
 @pytest.mark.parametrize("question,text", [
@@ -186,3 +186,12 @@ def test_the_chat_shows_the_days_used_above_the_speakers(desk: Engine) -> None:
     shown = render_answer(answer.text, answer.citations, answer.notice, answer.claims, {}, answer.mode)
     head, _, groups = shown.replace("\\", "").partition("**Harbour Authority**")  # Markdown escapes out
     assert "2026-04-27" in head and "Kessel Breakwater Cracked During Dredging" in head and "harbour gossip" in groups
+
+
+def test_an_event_a_speaker_reported_is_dated_by_their_claim(desk: Engine) -> None:
+    """No outlet is called Reyland: the event is found among his claims' articles (he stepped aside on 2026-06-02)."""
+    answer = desk.ask("What did Karel Dunmore deny before Reyland said he would step aside?")
+    assert answer.text.splitlines()[0].startswith("From articles published on or before 2026-06-01 (first reported on 2026-06-02, "
+                                                  "in “Valdoria's Harbour Minister Steps Aside")
+    assert answer.claims and {c.speaker for c in answer.claims} == {"Karel Dunmore"}
+    assert max(_days(desk, (c.article_id for c in answer.claims))) <= "2026-06-01"

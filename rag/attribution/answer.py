@@ -239,7 +239,7 @@ class AttributionAnswerer:
                 return LedgerAnswer(query, abstained=True, text=f"The articles do not say when {said}, so nothing can be placed {word} it.")
             day, meta = event
             lo, hi = day_bounds(word, day, day)
-            anchor = f" ({meta.source or 'an article'} reported it on {day}, in “{meta.title or meta.id}”)"
+            anchor = f" (first reported on {day}, in “{meta.title or meta.id}”{', ' + meta.source if meta.source else ''})"
         else:
             window = day_window(text, days[-1] if days else "")
             if window is None:  # the parser's date pattern and this reader disagree: never widen the question
