@@ -75,6 +75,10 @@ def lexicon():
     # no date, no reporting clause: the words stay the topic
     ("What did Reyland say in the port?", "Reyland", "the port", ("", ""), ("", "")),
     ("Who denied the report before the vote?", "", "the report before the vote", ("", ""), ("", "")),
+    # a content clause's time is what was said: "visited in February", not articles of February
+    ("Who did not deny that Atlas Maritime representatives had visited the Port of Kessel in February?", "",
+     "that Atlas Maritime representatives had visited the Port of Kessel in February", ("", ""), ("", "")),
+    ("Did Reyland deny that prices had risen since March?", "Reyland", "that prices had risen since March", ("", ""), ("", "")),
 ])
 def test_a_trailing_time_comes_off_the_topic(lexicon, question: str, speaker: str, topic: str, when, event) -> None:
     q = parse(question, lexicon)

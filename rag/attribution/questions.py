@@ -28,6 +28,8 @@ PARTY = re.compile(r"^\s*(?:to\s+(?:the\s+)?(?P<to>[A-Z][\w.'â€™-]*(?:\s+[\w.'â€
 #: Speakers a question names without naming anyone ("did anyone deny ...?").
 #: "in April", "in May 2026": when, in a question about a speaker turning (the order is the link's)
 WHEN = r"(?:\s+in\s+(?P<{0}>[A-Z][a-z]+(?:\s+\d{{4}})?))?"
+#: A content clause ("denied that ..."): the words after it are what was said, a time in it included
+CLAUSE = re.compile(r"(?:^|[\s,])that\s", re.I)
 #: What a question may call the report another article's claim answers ("the Ledger's reports").
 REPORT_NOUNS = r"reports?|reporting|stor(?:y|ies)|claims?|allegations?|findings?|articles?"
 NOBODY = frozenset({"anyone", "anybody", "someone", "somebody", "any one", "they", "people", "everyone", "everybody"})
@@ -159,7 +161,9 @@ def parse(question: str, lexicon: Lexicon) -> AttributionQuery | None:
             continue
         rest = m.group("rest") or ""
         to_whom = bool(TO_WHOM.search(rest))
-        rest, when, event = _when(TO_WHOM.sub("", rest), p)
+        rest = TO_WHOM.sub("", rest)
+        # "who denied that they visited in February?": a clause's time is what was said, not when
+        rest, when, event = (rest, ("", ""), ("", "")) if CLAUSE.search(rest) else _when(rest, p)
         party = ""
         if pm := PARTY.match(rest):
             party, rest = (pm.group("to") or pm.group("quoted")).strip(" ,"), pm.group("rest") or ""
