@@ -231,7 +231,6 @@ class AttributionAnswerer:
         never an answer from outside the asked time."""
         word, text = query.when
         table = self.resolver.articles()
-        days = sorted(d for m in table.values() if (d := m.day))
         if query.event[0]:
             event = self._event(*query.event, query.topic)
             if event is None:
@@ -241,7 +240,7 @@ class AttributionAnswerer:
             lo, hi = day_bounds(word, day, day)
             anchor = f" (first reported on {day}, in “{meta.title or meta.id}”{', ' + meta.source if meta.source else ''})"
         else:
-            window = day_window(text, days[-1] if days else "")
+            window = day_window(text, max((m.day for m in table.values() if m.day), default=""))  # the archive's last day anchors "March"
             if window is None:  # the parser's date pattern and this reader disagree: never widen the question
                 return LedgerAnswer(query, abstained=True, text=f"whosaid cannot read the date {plain_text(strip_markers(text))!r}.")
             lo, hi = day_bounds(word, *window)
