@@ -289,8 +289,13 @@ class FilterResolver:
 
     def date_range(self) -> tuple[str, str] | None:
         """The first and last readable publication days, or None when no article has one."""
-        days = sorted(d for m in self.articles().values() if (d := m.day))
-        return (days[0], days[-1]) if days else None
+        days = [d for m in self.articles().values() if (d := m.day)]
+        return (min(days), max(days)) if days else None
+
+    def published(self, since: str = "", until: str = "") -> frozenset[str]:
+        """The articles published from ``since`` to ``until`` (ISO days, inclusive; "" for open). An
+        article whose date cannot be read is in no range: a date filter never keeps it."""
+        return frozenset(a for a, m in self.articles().items() if in_range(m.day, since, until))
 
     def resolve(self, filters: Filters, lookup: "SpeakerLookup | None" = None) -> Scope:
         """The scope of ``filters``: articles matching every filter, and the filtered speaker's claims."""
@@ -301,8 +306,8 @@ class FilterResolver:
             ids = set(filters.articles) & set(table) if filters.articles else set(table)
             if wanted:
                 ids = {a for a in ids if table[a].source.strip().casefold() in wanted}
-            if filters.since or filters.until:  # no readable date: left out
-                ids = {a for a in ids if in_range(table[a].day, filters.since, filters.until)}
+            if filters.since or filters.until:
+                ids &= self.published(filters.since, filters.until)
         claims = None
         if filters.speaker:
             claims = speaker_claims(self.store, filters.speaker, lookup)

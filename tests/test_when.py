@@ -26,7 +26,7 @@ GOSSIP = "04-deputy-minister-says-storms-forced-quick-deal"  # Kessel Evening Po
 @pytest.mark.parametrize("text,window", [
     ("May 1, 2026", ("2026-05-01", "2026-05-01")),
     ("1 May 2026", ("2026-05-01", "2026-05-01")),
-    ("the 3rd of May 2026".removeprefix("the "), ("2026-05-03", "2026-05-03")),
+    ("3rd of May 2026", ("2026-05-03", "2026-05-03")),
     ("April 2026", ("2026-04-01", "2026-04-30")),
     ("Feb 2024", ("2024-02-01", "2024-02-29")),
     ("2026", ("2026-01-01", "2026-12-31")),

@@ -230,7 +230,6 @@ class AttributionAnswerer:
         which days those are; an abstention when the event is not found or no article falls inside,
         never an answer from outside the asked time."""
         word, text = query.when
-        table = self.resolver.articles()
         if query.event[0]:
             event = self._event(*query.event, query.topic)
             if event is None:
@@ -240,12 +239,12 @@ class AttributionAnswerer:
             lo, hi = day_bounds(word, day, day)
             anchor = f" (first reported on {day}, in “{meta.title or meta.id}”{', ' + meta.source if meta.source else ''})"
         else:
-            window = day_window(text, max((m.day for m in table.values() if m.day), default=""))  # the archive's last day anchors "March"
+            window = day_window(text, (self.resolver.date_range() or ("", ""))[1])  # the archive's last day anchors "March"
             if window is None:  # the parser's date pattern and this reader disagree: never widen the question
                 return LedgerAnswer(query, abstained=True, text=f"whosaid cannot read the date {plain_text(strip_markers(text))!r}.")
             lo, hi = day_bounds(word, *window)
             anchor = ""
-        ids = frozenset(a for a, m in table.items() if in_range(m.day, lo, hi))  # an article with no readable date: left out
+        ids = self.resolver.published(lo, hi)
         if scope is not None and scope.articles is not None:
             ids &= scope.articles
         claims = None if scope is None or scope.speaker_claims is None else [c for c in scope.speaker_claims if c.article_id in ids]
@@ -266,12 +265,11 @@ class AttributionAnswerer:
         if not articles or not own:
             return None
         hits = [i for i, _ in lexical.search(f"{what} {topic}", self.topics.PREFILTER, articles)]
-        titles = {aid: title for aid, title, _ in self._names()}
         table = self.resolver.articles()
         found = []
         for chunk in self.store.catalogue.chunks(self.store.space, hits):
-            text = f"{titles.get(chunk.article_id, '')} {chunk.text}"
             meta = table.get(chunk.article_id)
+            text = f"{meta.title if meta else ''} {chunk.text}"
             if meta is not None and meta.day and lexical.coverage(own, text) == 1.0 and (
                     not about or lexical.coverage(about, text) >= self.settings.topic_coverage):
                 found.append((meta.day, meta))

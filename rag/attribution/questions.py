@@ -25,13 +25,11 @@ TO_WHOM = re.compile(r",?\s*(?:and\s+)?to whom\b", re.I)
 # "confirm to Radio Sport 7 that ...", "quote Jules Perrin as saying ...": who was told or quoted
 PARTY = re.compile(r"^\s*(?:to\s+(?:the\s+)?(?P<to>[A-Z][\w.'’-]*(?:\s+[\w.'’-]+){0,4}?)|(?P<quoted>[A-Z][\w.'’-]*(?:\s+[\w.'’-]+){0,4}?)\s+as\s+saying)"
                    r"(?=\s*(?:$|,|\s(?:that|about|on|as)\b))(?P<rest>.*)$")
-#: Speakers a question names without naming anyone ("did anyone deny ...?").
-#: "in April", "in May 2026": when, in a question about a speaker turning (the order is the link's)
-WHEN = r"(?:\s+in\s+(?P<{0}>[A-Z][a-z]+(?:\s+\d{{4}})?))?"
 #: A content clause ("denied that ..."): the words after it are what was said, a time in it included
 CLAUSE = re.compile(r"(?:^|[\s,])that\s", re.I)
 #: What a question may call the report another article's claim answers ("the Ledger's reports").
 REPORT_NOUNS = r"reports?|reporting|stor(?:y|ies)|claims?|allegations?|findings?|articles?"
+#: Speakers a question names without naming anyone ("did anyone deny ...?").
 NOBODY = frozenset({"anyone", "anybody", "someone", "somebody", "any one", "they", "people", "everyone", "everybody"})
 
 
@@ -79,6 +77,12 @@ class _Patterns:
     when_event: re.Pattern[str]
 
 
+def _in(name: str) -> str:
+    """An optional "in April" / "in May 2026" of a question about a speaker turning: when the earlier
+    or the later claim was published (the order is the link's)."""
+    return rf"(?:\s+in\s+(?P<{name}>{DATE_TEXT}))?"
+
+
 @lru_cache(maxsize=8)
 def _patterns(lexicon: Lexicon) -> _Patterns:
     verbs = "|".join(sorted((re.escape(v).replace(r"\ ", r"\s+") for v in lexicon.question_verbs), key=len, reverse=True))
@@ -103,8 +107,8 @@ def _patterns(lexicon: Lexicon) -> _Patterns:
         turned_who=re.compile(rf"^\s*who\s+(?:first\s+)?(?P<v1>{verbs})\s+(?P<topic>.+?),?\s+and\s+(?:later|then|afterwards|now)\s+"
                               rf"(?P<v2>{verbs})\s+(?:it|that|this|them)[?.!\s]*$", re.I),
         # "what did Reyland first reject and later confirm?", "what did Hallin deny in April and confirm in May?"
-        turned_what=re.compile(rf"^\s*what\s+(?:did|has|have)\s+(?P<speaker>.+?)\s+(?:first\s+)?(?P<v1>{verbs}){WHEN.format('m1')},?\s+and\s+"
-                               rf"(?:later\s+|then\s+|afterwards\s+|now\s+)?(?P<v2>{verbs}){WHEN.format('m2')}[?.!\s]*$", re.I),
+        turned_what=re.compile(rf"^\s*what\s+(?:did|has|have)\s+(?P<speaker>.+?)\s+(?:first\s+)?(?P<v1>{verbs}){_in('m1')},?\s+and\s+"
+                               rf"(?:later\s+|then\s+|afterwards\s+|now\s+)?(?P<v2>{verbs}){_in('m2')}[?.!\s]*$", re.I),
         # "who denied the Valdoria Ledger's report?"
         answered_own=re.compile(rf"^\s*who\s+{aux}(?P<verb>{verbs})\s+(?P<reporter>.+?)['’]s?\s+(?:{REPORT_NOUNS})[?.!\s]*$", re.I),
         # "... since May 1, 2026", "... in April 2026", "... before the Ledger reported it was cracked": when
